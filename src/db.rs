@@ -1,0 +1,288 @@
+//! [`Db`]: open/close and every public entry point. Thin: reads go to the
+//! published [`State`], writes to the writer thread.
+
+use crate::error::{Error, Result};
+use crate::options::Options;
+use crate::recovery::recover;
+use crate::state::State;
+use crate::storage::lock::DirLock;
+use crate::txn::{
+    check_range, check_txn, evaluate, Limits, Op, OpResponse, Overlay, Txn, TxnResponse,
+};
+use crate::types::{
+    DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
+    Stats,
+};
+use crate::writer::{Request, Writer};
+use crossbeam_channel::{bounded, Sender};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+
+/// What every thread of an open store shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    state: RwLock<State>,
+    poison: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// The published state, for reading. A panic elsewhere never makes this
+    /// fail: the state is only changed by whole assignments under the lock.
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The published state, for the writer to publish into.
+    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the store as failed for writes.
+    pub(crate) fn poison(&self, cause: &Error) {
+        let mut p = self.poison.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(cause.to_string());
+        }
+    }
+
+    /// Why writes are refused, if they are.
+    pub(crate) fn poisoned(&self) -> Option<String> {
+        self.poison
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// An open store. `Send + Sync`: share it between threads (e.g. in an `Arc`)
+/// and call it from all of them at once.
+///
+/// ```
+/// # fn main() -> revkv::Result<()> {
+/// # let dir = tempfile::tempdir().expect("tempdir");
+/// use revkv::{Db, Options};
+/// let db = Db::open(dir.path(), Options::default())?;
+/// let rev = db.put("greeting", "hello")?.revision;
+/// assert_eq!(db.get("greeting")?.map(|kv| kv.value), Some(b"hello".to_vec()));
+/// db.delete("greeting")?;
+/// assert_eq!(db.get_at("greeting", rev)?.map(|kv| kv.version), Some(1));
+/// db.close()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Db {
+    shared: Arc<Shared>,
+    tx: Sender<Request>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    lock: Mutex<Option<DirLock>>,
+    closed: AtomicBool,
+}
+
+impl Db {
+    /// Opens (creating if allowed) the store in directory `path`. Returns only
+    /// after recovery has rebuilt the full key index. Fails with
+    /// [`Error::Locked`] at once if another `Db` has the directory open.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let dir = path.as_ref().to_path_buf();
+        if options.create_if_missing {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("create directory {}", dir.display()), e))?;
+        } else if !dir.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "no directory {}",
+                dir.display()
+            )));
+        }
+        let lock = DirLock::acquire(&dir)?;
+        let recovered = recover(&dir, options.create_if_missing)?;
+        let file = Arc::clone(&recovered.state.revs.active.file);
+        let (tx, rx) = bounded(options.max_group_requests * 4);
+        let shared = Arc::new(Shared {
+            dir,
+            options,
+            state: RwLock::new(recovered.state),
+            poison: Mutex::new(None),
+        });
+        let writer = Writer::new(
+            Arc::clone(&shared),
+            rx,
+            recovered.manifest,
+            file,
+            recovered.active_len,
+        );
+        let handle = std::thread::Builder::new()
+            .name("revkv-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| Error::io("spawn the writer thread", e))?;
+        Ok(Db {
+            shared,
+            tx,
+            writer: Mutex::new(Some(handle)),
+            lock: Mutex::new(Some(lock)),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_key: self.shared.options.max_key_size,
+            max_value: self.shared.options.max_value_size,
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Puts `value` at `key`.
+    pub fn put(&self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<PutResponse> {
+        self.put_with(PutRequest::new(key, value))
+    }
+
+    /// Puts with options (lease, previous key-value).
+    pub fn put_with(&self, req: PutRequest) -> Result<PutResponse> {
+        match self.single_op(Op::Put(req))? {
+            OpResponse::Put(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&self, key: impl Into<Vec<u8>>) -> Result<DeleteResponse> {
+        self.delete_range(DeleteRequest::key(key))
+    }
+
+    /// Deletes a key or range of keys.
+    pub fn delete_range(&self, req: DeleteRequest) -> Result<DeleteResponse> {
+        match self.single_op(Op::Delete(req))? {
+            OpResponse::Delete(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    fn single_op(&self, op: Op) -> Result<OpResponse> {
+        let mut resp = self.txn(Txn::new().and_then([op]))?;
+        resp.responses
+            .pop()
+            .ok_or_else(|| Error::InvalidArgument("transaction returned no response".into()))
+    }
+
+    /// The current value of `key`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<KeyValue>> {
+        self.get_at(key, 0)
+    }
+
+    /// The value of `key` at `revision` (0 = current).
+    pub fn get_at(&self, key: impl AsRef<[u8]>, revision: u64) -> Result<Option<KeyValue>> {
+        self.check_open()?;
+        let key = key.as_ref();
+        crate::txn::check_key(key, self.limits())?;
+        let state = self.shared.read_state();
+        let at = state.resolve(revision)?;
+        state.get_at(key, at)
+    }
+
+    /// Reads a key or range at a revision.
+    pub fn range(&self, req: RangeRequest) -> Result<RangeResponse> {
+        self.check_open()?;
+        check_range(&req.range, self.limits())?;
+        self.shared.read_state().range(&req)
+    }
+
+    /// Runs a transaction. One that writes gets exactly one new revision;
+    /// one that writes nothing (including one whose branch only deletes
+    /// absent keys) consumes none.
+    pub fn txn(&self, txn: Txn) -> Result<TxnResponse> {
+        self.check_open()?;
+        check_txn(&txn, self.limits())?;
+        if !txn.may_write() {
+            let state = self.shared.read_state();
+            let empty = Overlay::new();
+            let ev = evaluate(&state, &empty, &txn, state.current + 1, &|_| false)?;
+            return Ok(ev.response);
+        }
+        if let Some(cause) = self.shared.poisoned() {
+            return Err(Error::Poisoned { cause });
+        }
+        let (reply, answer) = bounded(1);
+        self.tx
+            .send(Request::Txn { txn, reply })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The current store revision.
+    pub fn current_revision(&self) -> u64 {
+        self.shared.read_state().current
+    }
+
+    /// The compaction revision (0 when never compacted).
+    pub fn compact_revision(&self) -> u64 {
+        self.shared.read_state().compacted
+    }
+
+    /// Figures about the store.
+    pub fn stats(&self) -> Result<Stats> {
+        self.check_open()?;
+        let state = self.shared.read_state();
+        let live_keys = state
+            .keys
+            .live_in(&crate::types::KeyRange::all(), state.current)
+            .count() as u64;
+        Ok(Stats {
+            revision: state.current,
+            compact_revision: state.compacted,
+            live_keys,
+            indexed_keys: state.keys.key_count() as u64,
+            indexed_revisions: state.keys.revision_count() as u64,
+            segments: state.revs.segment_count() as u64,
+            disk_bytes: state.revs.disk_bytes(),
+        })
+    }
+
+    /// Finishes queued writes, syncs, stops every thread and releases the
+    /// directory lock. Later calls return [`Error::Closed`]. Dropping a `Db`
+    /// closes it too.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let _ = self.tx.send(Request::Shutdown);
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            if h.join().is_err() {
+                return Err(Error::Poisoned {
+                    cause: "the writer thread panicked".into(),
+                });
+            }
+        }
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match self.shared.poisoned() {
+            Some(cause) => Err(Error::Poisoned { cause }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn unexpected(resp: OpResponse) -> Error {
+    Error::InvalidArgument(format!("unexpected response {resp:?}"))
+}

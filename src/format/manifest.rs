@@ -1,0 +1,135 @@
+//! The MANIFEST: which segments are live, in order, and the compaction state.
+//! It is only ever replaced whole, by atomic install.
+//!
+//! ```text
+//! +0   8 bytes  magic "REVKVMAN"
+//! +8   u32      format version
+//! +12  u32      segment count N
+//! +16  u64      next segment id (ids are never reused)
+//! +24  u64      compaction revision scheduled (0 = none)
+//! +32  u64      compaction revision finished (0 = none)
+//! +40  N x u64  segment ids, oldest first; the last is the active segment
+//! then u32      CRC32 of every byte before it
+//! ```
+
+use super::{check_magic_version, DecodeError, Reader, FORMAT_VERSION};
+
+const MAGIC: &[u8; 8] = b"REVKVMAN";
+const FIXED_LEN: usize = 40;
+/// More segments than any store can have: a bound on what decoding allocates.
+const MAX_SEGMENTS: usize = 1 << 24;
+
+/// The decoded MANIFEST.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// Live segment ids, oldest first; the last one is the active segment.
+    pub segments: Vec<u64>,
+    /// The id the next new segment gets.
+    pub next_segment_id: u64,
+    /// Compaction revision requested and persisted (0 = never).
+    pub compact_scheduled: u64,
+    /// Compaction revision whose rewrite is installed (0 = never).
+    pub compact_finished: u64,
+}
+
+/// Encodes a MANIFEST.
+pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(FIXED_LEN + m.segments.len() * 8 + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(m.segments.len() as u32).to_le_bytes());
+    out.extend_from_slice(&m.next_segment_id.to_le_bytes());
+    out.extend_from_slice(&m.compact_scheduled.to_le_bytes());
+    out.extend_from_slice(&m.compact_finished.to_le_bytes());
+    for id in &m.segments {
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Decodes a MANIFEST, checking its checksum and that segment ids strictly
+/// increase and stay below the next id.
+pub fn decode_manifest(buf: &[u8]) -> Result<Manifest, DecodeError> {
+    let mut r = Reader::new(buf);
+    check_magic_version(&mut r, MAGIC)?;
+    let count = r.u32()? as usize;
+    let next_segment_id = r.u64()?;
+    let compact_scheduled = r.u64()?;
+    let compact_finished = r.u64()?;
+    if count > MAX_SEGMENTS {
+        return Err(DecodeError::invalid(12, "segment count too large"));
+    }
+    let body_len = FIXED_LEN + count * 8;
+    if buf.len() != body_len + 4 {
+        return Err(DecodeError::invalid(
+            12,
+            "length does not match segment count",
+        ));
+    }
+    let mut segments = Vec::with_capacity(count);
+    for _ in 0..count {
+        segments.push(r.u64()?);
+    }
+    let crc = r.u32()?;
+    if crc32fast::hash(&buf[..body_len]) != crc {
+        return Err(DecodeError::invalid(body_len, "manifest checksum mismatch"));
+    }
+    if segments.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(DecodeError::invalid(FIXED_LEN, "segment ids out of order"));
+    }
+    if segments.last().is_some_and(|&last| last >= next_segment_id) {
+        return Err(DecodeError::invalid(
+            16,
+            "segment id at or above the next id",
+        ));
+    }
+    if compact_finished > compact_scheduled {
+        return Err(DecodeError::invalid(
+            32,
+            "finished compaction above the scheduled one",
+        ));
+    }
+    Ok(Manifest {
+        segments,
+        next_segment_id,
+        compact_scheduled,
+        compact_finished,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let m = Manifest {
+            segments: vec![1, 4, 9],
+            next_segment_id: 10,
+            compact_scheduled: 100,
+            compact_finished: 90,
+        };
+        let buf = encode_manifest(&m);
+        assert_eq!(decode_manifest(&buf), Ok(m.clone()));
+        for cut in 0..buf.len() {
+            assert!(decode_manifest(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x10;
+            assert!(decode_manifest(&bad).is_err(), "flip at {i}");
+        }
+        assert_eq!(
+            version_of_future(&buf),
+            Err(DecodeError::Version { found: 2 })
+        );
+    }
+
+    fn version_of_future(buf: &[u8]) -> Result<Manifest, DecodeError> {
+        let mut future = buf.to_vec();
+        future[8] = 2;
+        decode_manifest(&future)
+    }
+}

@@ -1,0 +1,131 @@
+//! Pure codecs for every byte revkv puts on disk: no I/O here, so the fuzz
+//! targets reach all of it. `format.md` at the repository root is the
+//! specification these functions implement; all integers are little-endian.
+
+pub mod frame;
+pub mod idx;
+pub mod manifest;
+pub mod record;
+pub mod segment;
+
+use std::fmt;
+
+/// The on-disk format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The largest frame payload (after decompression) revkv writes or accepts.
+pub const MAX_PAYLOAD: usize = 256 << 20;
+
+/// Why a codec rejected its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The input ends before the structure does: at the end of the active
+    /// segment this is a torn tail.
+    Incomplete {
+        /// Bytes the structure needs from its start.
+        needed: usize,
+    },
+    /// The bytes are there but wrong.
+    Invalid {
+        /// Offset of the problem from the start of the input.
+        offset: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A well-formed header names a format version this build does not know.
+    Version {
+        /// The version found.
+        found: u32,
+    },
+}
+
+impl DecodeError {
+    pub(crate) fn invalid(offset: usize, reason: &'static str) -> DecodeError {
+        DecodeError::Invalid { offset, reason }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Incomplete { needed } => {
+                write!(f, "incomplete: {needed} bytes needed")
+            }
+            DecodeError::Invalid { offset, reason } => write!(f, "{reason} (at +{offset})"),
+            DecodeError::Version { found } => {
+                write!(
+                    f,
+                    "unknown format version {found} (this build: {FORMAT_VERSION})"
+                )
+            }
+        }
+    }
+}
+
+/// A bounds-checked little-endian reader over a byte slice.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn at(buf: &'a [u8], pos: usize) -> Reader<'a> {
+        Reader { buf, pos }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(DecodeError::invalid(self.pos, "length overflows"))?;
+        let out = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(DecodeError::Incomplete { needed: end })?;
+        self.pos = end;
+        Ok(out)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.bytes(N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+}
+
+/// Checks a file header's magic and version, shared by segment, index and
+/// manifest headers: `magic` (8 bytes), then the version as u32.
+pub(crate) fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<(), DecodeError> {
+    if r.bytes(8)? != magic {
+        return Err(DecodeError::invalid(0, "bad magic"));
+    }
+    let version = r.u32()?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::Version { found: version });
+    }
+    Ok(())
+}

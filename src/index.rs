@@ -1,0 +1,149 @@
+//! The in-memory key index: for each key, every revision at which it was
+//! written (puts and tombstones), in order. Answers which revision of a key
+//! is visible at a store revision.
+
+use crate::types::KeyRange;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// One write of a key: where its record is, and whether it deleted the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyRev {
+    pub(crate) main: u64,
+    pub(crate) sub: u32,
+    pub(crate) tombstone: bool,
+}
+
+/// key -> its writes, oldest first. A tombstone ends a generation; a key
+/// whose only surviving write is a tombstone stays indexed (incident 3).
+#[derive(Debug, Default)]
+pub(crate) struct KeyIndex {
+    keys: BTreeMap<Vec<u8>, Vec<KeyRev>>,
+    revisions: usize,
+}
+
+impl KeyIndex {
+    /// Records a write; `rev` is newer than every write already recorded.
+    pub(crate) fn push(&mut self, key: &[u8], rev: KeyRev) {
+        match self.keys.get_mut(key) {
+            Some(revs) => revs.push(rev),
+            None => {
+                self.keys.insert(key.to_vec(), vec![rev]);
+            }
+        }
+        self.revisions += 1;
+    }
+
+    /// The newest write of `key` at or below `at`, tombstones included.
+    pub(crate) fn latest(&self, key: &[u8], at: u64) -> Option<KeyRev> {
+        latest_in(self.keys.get(key)?, at)
+    }
+
+    /// The put of `key` visible at `at`, `None` when absent or deleted.
+    pub(crate) fn visible(&self, key: &[u8], at: u64) -> Option<KeyRev> {
+        self.latest(key, at).filter(|r| !r.tombstone)
+    }
+
+    /// Keys live at `at` within `range`, in key order, with their visible put.
+    pub(crate) fn live_in<'a>(
+        &'a self,
+        range: &'a KeyRange,
+        at: u64,
+    ) -> impl Iterator<Item = (&'a [u8], KeyRev)> + 'a {
+        let iter: Box<dyn Iterator<Item = (&Vec<u8>, &Vec<KeyRev>)>> = if range.is_single() {
+            Box::new(self.keys.get_key_value(range.key.as_slice()).into_iter())
+        } else {
+            let start = Bound::Included(range.scan_start());
+            let end = match range.scan_end() {
+                Some(end) => Bound::Excluded(end),
+                None => Bound::Unbounded,
+            };
+            Box::new(self.keys.range::<[u8], _>((start, end)))
+        };
+        iter.filter_map(move |(k, revs)| {
+            latest_in(revs, at)
+                .filter(|r| !r.tombstone)
+                .map(|r| (k.as_slice(), r))
+        })
+    }
+
+    /// Number of keys indexed (deleted ones included).
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Number of writes indexed.
+    pub(crate) fn revision_count(&self) -> usize {
+        self.revisions
+    }
+}
+
+fn latest_in(revs: &[KeyRev], at: u64) -> Option<KeyRev> {
+    let n = revs.partition_point(|r| r.main <= at);
+    n.checked_sub(1).map(|i| revs[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(main: u64) -> KeyRev {
+        KeyRev {
+            main,
+            sub: 0,
+            tombstone: false,
+        }
+    }
+
+    fn del(main: u64) -> KeyRev {
+        KeyRev {
+            main,
+            sub: 0,
+            tombstone: true,
+        }
+    }
+
+    #[test]
+    fn visibility_follows_generations() {
+        let mut idx = KeyIndex::default();
+        idx.push(b"a", put(2));
+        idx.push(b"a", put(4));
+        idx.push(b"a", del(6));
+        idx.push(b"a", put(8));
+        assert_eq!(idx.visible(b"a", 1), None);
+        assert_eq!(idx.visible(b"a", 3), Some(put(2)));
+        assert_eq!(idx.visible(b"a", 5), Some(put(4)));
+        assert_eq!(idx.visible(b"a", 6), None);
+        assert_eq!(idx.latest(b"a", 7), Some(del(6)));
+        assert_eq!(idx.visible(b"a", 100), Some(put(8)));
+        assert_eq!(idx.revision_count(), 4);
+    }
+
+    #[test]
+    fn lone_tombstone_stays_indexed() {
+        let mut idx = KeyIndex::default();
+        idx.push(b"k", del(9));
+        assert_eq!(idx.key_count(), 1);
+        assert_eq!(idx.latest(b"k", 9), Some(del(9)));
+        assert_eq!(idx.visible(b"k", 9), None);
+    }
+
+    #[test]
+    fn ranges_list_live_keys_only() {
+        let mut idx = KeyIndex::default();
+        idx.push(b"a", put(1));
+        idx.push(b"b", put(2));
+        idx.push(b"c", put(3));
+        idx.push(b"b", del(4));
+        let keys = |r: KeyRange, at| {
+            idx.live_in(&r, at)
+                .map(|(k, _)| k.to_vec())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(KeyRange::all(), 4), vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(keys(KeyRange::all(), 3).len(), 3);
+        assert_eq!(keys(KeyRange::range("b", "c"), 3), vec![b"b".to_vec()]);
+        assert_eq!(keys(KeyRange::from_key("b"), 4), vec![b"c".to_vec()]);
+        assert_eq!(keys(KeyRange::single("c"), 2), Vec::<Vec<u8>>::new());
+    }
+}

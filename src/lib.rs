@@ -1,0 +1,51 @@
+//! revkv: an embedded, revisioned key-value store with etcd's storage model.
+//!
+//! Every write transaction gets one store-wide revision; each key keeps its
+//! create revision, mod revision and version; deletes leave tombstones; reads
+//! can be served at any revision that has not been compacted. Underneath is an
+//! append-only, checksummed segment log with group commit, a memory-mapped
+//! revision index, and a recovery pass that rebuilds the full key index before
+//! the store is handed out. The on-disk format is specified in `format.md`.
+//!
+//! ```
+//! # fn main() -> revkv::Result<()> {
+//! # let dir = tempfile::tempdir().expect("tempdir");
+//! use revkv::{Compare, CompareOp, Db, Op, Options, RangeRequest, Txn};
+//!
+//! let db = Db::open(dir.path(), Options::default())?;
+//! db.put("/config/a", "1")?;
+//! db.put("/config/b", "2")?;
+//! let all = db.range(RangeRequest::prefix("/config/"))?;
+//! assert_eq!(all.count, 2);
+//!
+//! // Create /lock only if it does not exist yet.
+//! let resp = db.txn(
+//!     Txn::new()
+//!         .when([Compare::mod_revision("/lock", CompareOp::Equal, 0)])
+//!         .and_then([Op::put("/lock", "me")]),
+//! )?;
+//! assert!(resp.succeeded);
+//! # Ok(())
+//! # }
+//! ```
+
+mod db;
+mod error;
+pub mod format;
+mod index;
+mod options;
+mod recovery;
+mod state;
+mod storage;
+mod txn;
+mod types;
+mod writer;
+
+pub use db::Db;
+pub use error::{Error, Result};
+pub use options::{Compression, Options, SyncPolicy};
+pub use txn::{Compare, CompareOp, CompareTarget, Op, OpResponse, Txn, TxnResponse};
+pub use types::{
+    prefix_end, DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
+    PutResponse, RangeRequest, RangeResponse, Revision, Stats,
+};

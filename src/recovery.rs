@@ -1,0 +1,256 @@
+//! The open-time pass: MANIFEST -> sealed segments (each frame checked, each
+//! `.idx` checked or rebuilt) -> active segment (torn tail truncated) -> the
+//! full key index, lone tombstones included. A `Db` is returned only after
+//! this has finished, so no read or watch is served from a partial index.
+
+use crate::error::{Error, Result};
+use crate::format::frame::{decode_frame, FrameKind, FLAG_ZSTD, FRAME_HEADER_LEN};
+use crate::format::idx::IdxEntry;
+use crate::format::manifest::Manifest;
+use crate::format::record::{decode_txn, OpKind};
+use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
+use crate::index::{KeyIndex, KeyRev};
+use crate::state::State;
+use crate::storage::files::{
+    classify, decode_error, read_manifest, segment_path, sync_dir, write_manifest, FileKind,
+};
+use crate::storage::rev_index::RevIndex;
+use crate::storage::segment::{map_file, write_index, ActiveSegment, SealedSegment};
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What recovery hands to `Db::open`.
+pub(crate) struct Recovered {
+    pub(crate) state: State,
+    pub(crate) manifest: Manifest,
+    pub(crate) active_len: u64,
+}
+
+/// Running totals of the scan.
+#[derive(Default)]
+struct Scan {
+    keys: KeyIndex,
+    last_rev: u64,
+}
+
+pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> {
+    let manifest = match read_manifest(dir)? {
+        Some(m) => m,
+        None if create_if_missing => init_store(dir)?,
+        None => {
+            return Err(Error::InvalidArgument(format!(
+                "no revkv store in {}",
+                dir.display()
+            )))
+        }
+    };
+    let Some((&active_id, sealed_ids)) = manifest.segments.split_last() else {
+        return Err(Error::corruption(
+            dir.join("MANIFEST"),
+            12,
+            "MANIFEST lists no segment",
+        ));
+    };
+    remove_orphans(dir, &manifest)?;
+    let mut scan = Scan::default();
+    let mut sealed = Vec::with_capacity(sealed_ids.len());
+    for &id in sealed_ids {
+        sealed.push(Arc::new(recover_sealed(dir, id, &mut scan)?));
+    }
+    let (active, active_len) = recover_active(dir, active_id, &mut scan)?;
+    let current = scan.last_rev.max(manifest.compact_scheduled);
+    let state = State {
+        keys: scan.keys,
+        revs: RevIndex::new(sealed, active),
+        current,
+        compacted: manifest.compact_scheduled,
+    };
+    Ok(Recovered {
+        state,
+        manifest,
+        active_len,
+    })
+}
+
+/// A new store: segment 1, then the MANIFEST that names it. Refuses a
+/// directory that holds segment data but no MANIFEST.
+fn init_store(dir: &Path) -> Result<Manifest> {
+    for entry in list(dir)? {
+        if let FileKind::Segment(_) = classify(&entry.0) {
+            if entry.1 > SEGMENT_HEADER_LEN as u64 {
+                return Err(Error::corruption(
+                    dir.join(&entry.0),
+                    0,
+                    "segment with data but no MANIFEST in the directory",
+                ));
+            }
+        }
+    }
+    remove_orphans(dir, &Manifest::default())?;
+    ActiveSegment::create(dir, 1)?;
+    let manifest = Manifest {
+        segments: vec![1],
+        next_segment_id: 2,
+        compact_scheduled: 0,
+        compact_finished: 0,
+    };
+    write_manifest(dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// (file name, length) of every file in `dir`.
+fn list(dir: &Path) -> Result<Vec<(String, u64)>> {
+    let ctx = || format!("list {}", dir.display());
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(ctx(), e))? {
+        let entry = entry.map_err(|e| Error::io(ctx(), e))?;
+        let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        out.push((entry.file_name().to_string_lossy().into_owned(), len));
+    }
+    Ok(out)
+}
+
+/// Removes what an interrupted install or roll left behind: temp files,
+/// segments the MANIFEST does not name, and indexes of segments that are not
+/// sealed.
+fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let sealed = manifest.segments.split_last().map_or(&[][..], |(_, s)| s);
+    let mut removed = false;
+    for (name, _) in list(dir)? {
+        let orphan = match classify(&name) {
+            FileKind::Temp => true,
+            FileKind::Segment(id) => !manifest.segments.contains(&id),
+            FileKind::Index(id) => !sealed.contains(&id),
+            FileKind::Other => false,
+        };
+        if orphan {
+            let path = dir.join(&name);
+            fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("remove {}", path.display()), e))?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Scans the frames of one segment's bytes, feeding the key index. Returns
+/// the index entries and the offset where valid frames end; `Err` for damage
+/// that is not a torn tail (anything in a sealed segment).
+fn scan_segment(
+    path: &Path,
+    id: u64,
+    bytes: &[u8],
+    active: bool,
+    scan: &mut Scan,
+) -> Result<(Vec<IdxEntry>, u64)> {
+    let header_id = decode_segment_header(bytes).map_err(|e| decode_error(path, 0, e))?;
+    if header_id != id {
+        return Err(Error::corruption(
+            path,
+            16,
+            "segment header names another segment",
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut pos = SEGMENT_HEADER_LEN;
+    while pos < bytes.len() {
+        let (frame, len) = match decode_frame(&bytes[pos..]) {
+            Ok(f) => f,
+            Err(e) => {
+                if active && !valid_frame_after(bytes, pos + 1) {
+                    return Ok((entries, pos as u64));
+                }
+                return Err(decode_error(path, pos as u64, e));
+            }
+        };
+        if frame.kind == FrameKind::Txn {
+            let at = |e| decode_error(path, pos as u64, e);
+            let payload = frame.payload().map_err(at)?;
+            let (rev, ops) = decode_txn(&payload).map_err(at)?;
+            if rev <= scan.last_rev {
+                return Err(Error::corruption(
+                    path,
+                    pos as u64,
+                    format!("revision {rev} does not follow {}", scan.last_rev),
+                ));
+            }
+            for op in &ops {
+                let key_rev = KeyRev {
+                    main: rev,
+                    sub: op.sub,
+                    tombstone: op.kind == OpKind::Delete,
+                };
+                scan.keys.push(op.key, key_rev);
+            }
+            scan.last_rev = rev;
+            entries.push(IdxEntry {
+                revision: rev,
+                offset: pos as u64,
+                len: len as u32,
+            });
+        }
+        pos += len;
+    }
+    Ok((entries, pos as u64))
+}
+
+/// True when some complete, checksummed frame starts at or after `from`:
+/// then the damage before it is not a torn tail but corruption.
+fn valid_frame_after(bytes: &[u8], from: usize) -> bool {
+    let last = bytes.len().saturating_sub(FRAME_HEADER_LEN);
+    (from..=last).any(|p| {
+        FrameKind::from_byte(bytes[p + 8]).is_some()
+            && bytes[p + 9] & !FLAG_ZSTD == 0
+            && decode_frame(&bytes[p..]).is_ok()
+    })
+}
+
+fn recover_sealed(dir: &Path, id: u64, scan: &mut Scan) -> Result<SealedSegment> {
+    let path = segment_path(dir, id);
+    let entries = {
+        let bytes = map_file(&path)?;
+        let (entries, end) = scan_segment(&path, id, &bytes, false, scan)?;
+        debug_assert_eq!(end, bytes.len() as u64);
+        entries
+    };
+    // The .idx is derived data: if it is missing or disagrees with the
+    // segment, write it again from the scan.
+    if let Ok(seg) = SealedSegment::open(dir, id) {
+        let same = seg.count() == entries.len()
+            && entries
+                .iter()
+                .enumerate()
+                .all(|(i, e)| seg.entry(i).is_ok_and(|x| x == *e));
+        if same {
+            return Ok(seg);
+        }
+    }
+    write_index(dir, id, &entries)?;
+    SealedSegment::open(dir, id)
+}
+
+fn recover_active(dir: &Path, id: u64, scan: &mut Scan) -> Result<(ActiveSegment, u64)> {
+    let path = segment_path(dir, id);
+    let (entries, end, file_len) = {
+        let bytes = map_file(&path)?;
+        let (entries, end) = scan_segment(&path, id, &bytes, true, scan)?;
+        (entries, end, bytes.len() as u64)
+    };
+    let active = ActiveSegment::open(dir, id, entries)?;
+    if end < file_len {
+        let ctx = |what: &str| format!("{what} the torn tail of {}", path.display());
+        active
+            .file
+            .set_len(end)
+            .map_err(|e| Error::io(ctx("truncate"), e))?;
+        active
+            .file
+            .sync_all()
+            .map_err(|e| Error::io(ctx("fsync after truncating"), e))?;
+    }
+    Ok((active, end))
+}

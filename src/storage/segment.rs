@@ -1,0 +1,186 @@
+//! Segment files: the sealed ones, read through memory maps together with
+//! their `.idx`, and the active one, appended to by the writer and read with
+//! positioned reads.
+
+use super::files::{decode_error, idx_path, install_atomically, segment_path, sync_dir};
+use crate::error::{Error, Result};
+use crate::format::idx::{decode_idx_entry, decode_idx_header, encode_idx, IdxEntry};
+use crate::format::segment::{encode_segment_header, SEGMENT_HEADER_LEN};
+use memmap2::Mmap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Maps a whole file read-only.
+pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    // SAFETY: revkv never modifies a sealed segment or index file in place,
+    // and the directory lock keeps other revkv processes out; a file changed
+    // underneath by something else is outside what revkv can defend against.
+    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(format!("map {}", path.display()), e))
+}
+
+/// A sealed (immutable) segment and its revision index.
+#[derive(Debug)]
+pub(crate) struct SealedSegment {
+    pub(crate) path: PathBuf,
+    data: Mmap,
+    idx_path: PathBuf,
+    idx: Mmap,
+    count: usize,
+    first_rev: u64,
+    last_rev: u64,
+}
+
+impl SealedSegment {
+    /// Opens a sealed segment whose `.idx` exists; the index header is checked
+    /// here, entries when they are read.
+    pub(crate) fn open(dir: &Path, id: u64) -> Result<SealedSegment> {
+        let path = segment_path(dir, id);
+        let idx_path = idx_path(dir, id);
+        let data = map_file(&path)?;
+        let idx = map_file(&idx_path)?;
+        let (idx_id, count) = decode_idx_header(&idx).map_err(|e| decode_error(&idx_path, 0, e))?;
+        if idx_id != id {
+            return Err(Error::corruption(
+                &idx_path,
+                16,
+                "index names another segment",
+            ));
+        }
+        let mut seg = SealedSegment {
+            path,
+            data,
+            idx_path,
+            idx,
+            count,
+            first_rev: 0,
+            last_rev: 0,
+        };
+        if count > 0 {
+            seg.first_rev = seg.entry(0)?.revision;
+            seg.last_rev = seg.entry(count - 1)?.revision;
+        }
+        Ok(seg)
+    }
+
+    /// Number of transaction frames.
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Revisions held, `None` when the segment has no transaction.
+    pub(crate) fn revisions(&self) -> Option<(u64, u64)> {
+        (self.count > 0).then_some((self.first_rev, self.last_rev))
+    }
+
+    /// Index entry `i`.
+    pub(crate) fn entry(&self, i: usize) -> Result<IdxEntry> {
+        decode_idx_entry(&self.idx, i).map_err(|e| decode_error(&self.idx_path, 0, e))
+    }
+
+    /// Position of the first entry with revision >= `rev`.
+    pub(crate) fn lower_bound(&self, rev: u64) -> Result<usize> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)?.revision < rev {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The frame bytes an entry points to.
+    pub(crate) fn frame(&self, e: &IdxEntry) -> Result<&[u8]> {
+        let start = e.offset as usize;
+        start
+            .checked_add(e.len as usize)
+            .and_then(|end| self.data.get(start..end))
+            .ok_or_else(|| {
+                Error::corruption(&self.idx_path, 0, "index entry points past its segment")
+            })
+    }
+
+    /// Bytes of the segment and its index on disk.
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        (self.data.len() + self.idx.len()) as u64
+    }
+}
+
+/// Writes the `.idx` of segment `id` atomically.
+pub(crate) fn write_index(dir: &Path, id: u64, entries: &[IdxEntry]) -> Result<()> {
+    install_atomically(dir, &idx_path(dir, id), &encode_idx(id, entries))
+}
+
+/// The segment being appended to. The writer owns appends; readers use
+/// positioned reads through the shared file handle.
+#[derive(Debug)]
+pub(crate) struct ActiveSegment {
+    pub(crate) id: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: Arc<File>,
+    /// Index of the transaction frames written so far, in revision order.
+    pub(crate) entries: Vec<IdxEntry>,
+}
+
+impl ActiveSegment {
+    /// Creates segment `id` with its header, durable (file and directory)
+    /// before it returns, so that a MANIFEST may name it.
+    pub(crate) fn create(dir: &Path, id: u64) -> Result<ActiveSegment> {
+        let path = segment_path(dir, id);
+        let ctx = |what: &str| format!("{what} {}", path.display());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io(ctx("create"), e))?;
+        file.write_all_at(&encode_segment_header(id), 0)
+            .map_err(|e| Error::io(ctx("write header of"), e))?;
+        file.sync_all().map_err(|e| Error::io(ctx("fsync"), e))?;
+        sync_dir(dir)?;
+        Ok(ActiveSegment {
+            id,
+            path,
+            file: Arc::new(file),
+            entries: Vec::new(),
+        })
+    }
+
+    /// Opens an existing segment for appending, with the entries recovery found.
+    pub(crate) fn open(dir: &Path, id: u64, entries: Vec<IdxEntry>) -> Result<ActiveSegment> {
+        let path = segment_path(dir, id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+        Ok(ActiveSegment {
+            id,
+            path,
+            file: Arc::new(file),
+            entries,
+        })
+    }
+
+    /// Position of the first entry with revision >= `rev`.
+    pub(crate) fn lower_bound(&self, rev: u64) -> usize {
+        self.entries.partition_point(|e| e.revision < rev)
+    }
+
+    /// Reads the frame an entry points to.
+    pub(crate) fn read_frame(&self, e: &IdxEntry) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; e.len as usize];
+        self.file
+            .read_exact_at(&mut buf, e.offset)
+            .map_err(|err| Error::io(format!("read {}", self.path.display()), err))?;
+        Ok(buf)
+    }
+}
+
+/// The first byte after a segment header.
+pub(crate) const FIRST_FRAME_OFFSET: u64 = SEGMENT_HEADER_LEN as u64;

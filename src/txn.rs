@@ -1,0 +1,639 @@
+//! Transactions: compares, then the `success` or `failure` list of operations.
+//! Building them, checking them, and evaluating compares.
+
+use crate::error::{Error, Result};
+use crate::format::record::{OpKind, RecordOp};
+use crate::state::State;
+use crate::types::{
+    DeleteRequest, DeleteResponse, KeyRange, KeyValue, PutRequest, PutResponse, RangeRequest,
+    RangeResponse,
+};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// How a compare relates the key's field to the given operand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// field == operand
+    Equal,
+    /// field != operand
+    NotEqual,
+    /// field < operand
+    Less,
+    /// field > operand
+    Greater,
+}
+
+/// The field a compare looks at, with the operand to compare it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompareTarget {
+    /// The value (bytewise order). A value compare on an absent key is false.
+    Value(Vec<u8>),
+    /// The create revision (0 when absent).
+    CreateRevision(u64),
+    /// The mod revision (0 when absent).
+    ModRevision(u64),
+    /// The version (0 when absent).
+    Version(u64),
+    /// The lease (0 when absent or not leased).
+    Lease(i64),
+}
+
+/// One condition of a transaction, over a key or a range of keys. Over a
+/// range, every key in it must satisfy the condition; an empty range compares
+/// like one absent key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compare {
+    /// The key or keys compared.
+    pub range: KeyRange,
+    /// The relation.
+    pub op: CompareOp,
+    /// Field and operand.
+    pub target: CompareTarget,
+}
+
+impl Compare {
+    /// A compare of `key`'s `target` field with `op`.
+    pub fn new(key: impl Into<Vec<u8>>, op: CompareOp, target: CompareTarget) -> Compare {
+        Compare {
+            range: KeyRange::single(key),
+            op,
+            target,
+        }
+    }
+
+    /// Compares the value.
+    pub fn value(key: impl Into<Vec<u8>>, op: CompareOp, value: impl Into<Vec<u8>>) -> Compare {
+        Compare::new(key, op, CompareTarget::Value(value.into()))
+    }
+
+    /// Compares the version (0 for an absent key).
+    pub fn version(key: impl Into<Vec<u8>>, op: CompareOp, version: u64) -> Compare {
+        Compare::new(key, op, CompareTarget::Version(version))
+    }
+
+    /// Compares the create revision (0 for an absent key).
+    pub fn create_revision(key: impl Into<Vec<u8>>, op: CompareOp, revision: u64) -> Compare {
+        Compare::new(key, op, CompareTarget::CreateRevision(revision))
+    }
+
+    /// Compares the mod revision (0 for an absent key).
+    pub fn mod_revision(key: impl Into<Vec<u8>>, op: CompareOp, revision: u64) -> Compare {
+        Compare::new(key, op, CompareTarget::ModRevision(revision))
+    }
+
+    /// Compares the lease (0 for an absent key).
+    pub fn lease(key: impl Into<Vec<u8>>, op: CompareOp, lease: i64) -> Compare {
+        Compare::new(key, op, CompareTarget::Lease(lease))
+    }
+
+    /// Applies the compare to every key of `range` instead of one key.
+    pub fn over(mut self, range: KeyRange) -> Compare {
+        self.range = range;
+        self
+    }
+
+    /// Evaluates the compare against the key-values its range holds now.
+    pub(crate) fn holds(&self, kvs: &[KeyValue]) -> bool {
+        if kvs.is_empty() {
+            if matches!(self.target, CompareTarget::Value(_)) {
+                return false;
+            }
+            return self.holds_for(&KeyValue::default());
+        }
+        kvs.iter().all(|kv| self.holds_for(kv))
+    }
+
+    fn holds_for(&self, kv: &KeyValue) -> bool {
+        let ord = match &self.target {
+            CompareTarget::Value(v) => kv.value.as_slice().cmp(v.as_slice()),
+            CompareTarget::CreateRevision(r) => kv.create_revision.cmp(r),
+            CompareTarget::ModRevision(r) => kv.mod_revision.cmp(r),
+            CompareTarget::Version(v) => kv.version.cmp(v),
+            CompareTarget::Lease(l) => kv.lease.cmp(l),
+        };
+        match self.op {
+            CompareOp::Equal => ord == Ordering::Equal,
+            CompareOp::NotEqual => ord != Ordering::Equal,
+            CompareOp::Less => ord == Ordering::Less,
+            CompareOp::Greater => ord == Ordering::Greater,
+        }
+    }
+}
+
+/// One operation of a transaction branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Put a key.
+    Put(PutRequest),
+    /// Delete a key or range.
+    Delete(DeleteRequest),
+    /// Read a key or range. Inside a transaction that writes, a read at
+    /// revision 0 sees the transaction's own earlier writes.
+    Range(RangeRequest),
+}
+
+impl Op {
+    /// A put of `value` at `key`.
+    pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Op {
+        Op::Put(PutRequest::new(key, value))
+    }
+
+    /// A delete of `key`.
+    pub fn delete(key: impl Into<Vec<u8>>) -> Op {
+        Op::Delete(DeleteRequest::key(key))
+    }
+
+    /// A read of `key`.
+    pub fn get(key: impl Into<Vec<u8>>) -> Op {
+        Op::Range(RangeRequest::key(key))
+    }
+
+    pub(crate) fn is_write(&self) -> bool {
+        !matches!(self, Op::Range(_))
+    }
+}
+
+/// The answer to one [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResponse {
+    /// Answer to [`Op::Put`].
+    Put(PutResponse),
+    /// Answer to [`Op::Delete`].
+    Delete(DeleteResponse),
+    /// Answer to [`Op::Range`].
+    Range(RangeResponse),
+}
+
+/// A transaction: if every compare holds, run `success`, else `failure`.
+/// The whole transaction is one revision when it writes, none when it does not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Txn {
+    /// Conditions, all of which must hold for `success` to run.
+    pub compares: Vec<Compare>,
+    /// Operations run when every compare holds.
+    pub success: Vec<Op>,
+    /// Operations run otherwise.
+    pub failure: Vec<Op>,
+}
+
+impl Txn {
+    /// An empty transaction.
+    pub fn new() -> Txn {
+        Txn::default()
+    }
+
+    /// Adds conditions.
+    pub fn when(mut self, compares: impl IntoIterator<Item = Compare>) -> Txn {
+        self.compares.extend(compares);
+        self
+    }
+
+    /// Adds operations to the success branch.
+    pub fn and_then(mut self, ops: impl IntoIterator<Item = Op>) -> Txn {
+        self.success.extend(ops);
+        self
+    }
+
+    /// Adds operations to the failure branch.
+    pub fn or_else(mut self, ops: impl IntoIterator<Item = Op>) -> Txn {
+        self.failure.extend(ops);
+        self
+    }
+
+    /// True when either branch may write.
+    pub(crate) fn may_write(&self) -> bool {
+        self.success.iter().chain(&self.failure).any(Op::is_write)
+    }
+}
+
+/// The answer to a [`Txn`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TxnResponse {
+    /// The store revision after the transaction: its own revision when it
+    /// wrote, the current revision otherwise.
+    pub revision: u64,
+    /// True when every compare held and `success` ran.
+    pub succeeded: bool,
+    /// One answer per operation of the branch that ran.
+    pub responses: Vec<OpResponse>,
+}
+
+/// Limits that requests are checked against before anything happens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_key: usize,
+    pub max_value: usize,
+}
+
+pub(crate) fn check_key(key: &[u8], limits: Limits) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::EmptyKey);
+    }
+    if key.len() > limits.max_key {
+        return Err(Error::KeyTooLarge {
+            len: key.len(),
+            max: limits.max_key,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_range(range: &KeyRange, limits: Limits) -> Result<()> {
+    check_key(&range.key, limits)?;
+    if range.range_end.len() > limits.max_key {
+        return Err(Error::KeyTooLarge {
+            len: range.range_end.len(),
+            max: limits.max_key,
+        });
+    }
+    if !range.is_single() && range.range_end != [0] && range.range_end < range.key {
+        return Err(Error::InvalidRange {
+            key: range.key.clone(),
+            range_end: range.range_end.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_put(put: &PutRequest, limits: Limits) -> Result<()> {
+    check_key(&put.key, limits)?;
+    if put.value.len() > limits.max_value {
+        return Err(Error::ValueTooLarge {
+            len: put.value.len(),
+            max: limits.max_value,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a transaction before it runs: every key, value and range, and that
+/// no branch writes one key twice (two puts, or a put inside a delete range).
+pub(crate) fn check_txn(txn: &Txn, limits: Limits) -> Result<()> {
+    for cmp in &txn.compares {
+        check_range(&cmp.range, limits)?;
+    }
+    for branch in [&txn.success, &txn.failure] {
+        let mut puts: Vec<&[u8]> = Vec::new();
+        let mut deletes: Vec<&KeyRange> = Vec::new();
+        for op in branch {
+            match op {
+                Op::Put(p) => {
+                    check_put(p, limits)?;
+                    puts.push(&p.key);
+                }
+                Op::Delete(d) => {
+                    check_range(&d.range, limits)?;
+                    deletes.push(&d.range);
+                }
+                Op::Range(r) => check_range(&r.range, limits)?,
+            }
+        }
+        puts.sort_unstable();
+        if let Some(w) = puts.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::DuplicateKeyInTxn { key: w[0].to_vec() });
+        }
+        for key in &puts {
+            if deletes.iter().any(|d| d.contains(key)) {
+                return Err(Error::DuplicateKeyInTxn { key: key.to_vec() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The newest state of one key as a transaction sees it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Head {
+    /// The live key-value, `None` when absent or deleted.
+    pub kv: Option<KeyValue>,
+    /// Revision of the key's newest record (put or tombstone), 0 if none.
+    pub last_rev: u64,
+}
+
+/// Writes not yet published, newest state per key.
+pub(crate) type Overlay = BTreeMap<Vec<u8>, Head>;
+
+/// One write a transaction produced, ready to encode.
+#[derive(Debug, Clone)]
+pub(crate) struct Write {
+    pub sub: u32,
+    pub kind: OpKind,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub create_revision: u64,
+    pub version: u64,
+    pub lease: i64,
+    pub prev_mod_revision: u64,
+}
+
+impl Write {
+    pub(crate) fn as_record(&self) -> RecordOp<'_> {
+        RecordOp {
+            sub: self.sub,
+            kind: self.kind,
+            key: &self.key,
+            value: &self.value,
+            create_revision: self.create_revision,
+            version: self.version,
+            lease: self.lease,
+            prev_mod_revision: self.prev_mod_revision,
+        }
+    }
+}
+
+/// The state a transaction evaluates against: the published state at its
+/// current revision, then unpublished writes of the same group, then the
+/// transaction's own earlier writes.
+pub(crate) struct HeadView<'a> {
+    pub state: &'a State,
+    pub layers: [&'a Overlay; 2],
+}
+
+impl HeadView<'_> {
+    fn head(&self, key: &[u8]) -> Result<Head> {
+        for layer in self.layers.iter().rev() {
+            if let Some(h) = layer.get(key) {
+                return Ok(h.clone());
+            }
+        }
+        Ok(match self.state.keys.latest(key, self.state.current) {
+            None => Head::default(),
+            Some(r) if r.tombstone => Head {
+                kv: None,
+                last_rev: r.main,
+            },
+            Some(r) => Head {
+                kv: Some(self.state.load(key, r, false)?),
+                last_rev: r.main,
+            },
+        })
+    }
+
+    /// Every live key-value of `range` at the head, in key order.
+    fn live(&self, range: &KeyRange) -> Result<Vec<KeyValue>> {
+        if range.is_single() {
+            return Ok(self.head(&range.key)?.kv.into_iter().collect());
+        }
+        let base = self.state.range(&RangeRequest::new(range.clone()))?;
+        let mut merged: BTreeMap<Vec<u8>, KeyValue> = base
+            .kvs
+            .into_iter()
+            .map(|kv| (kv.key.clone(), kv))
+            .collect();
+        for layer in self.layers {
+            for (key, head) in layer.iter().filter(|(k, _)| range.contains(k)) {
+                match &head.kv {
+                    Some(kv) => merged.insert(key.clone(), kv.clone()),
+                    None => merged.remove(key),
+                };
+            }
+        }
+        Ok(merged.into_values().collect())
+    }
+
+    fn range(&self, req: &RangeRequest) -> Result<RangeResponse> {
+        if req.revision != 0 {
+            return self.state.range(req);
+        }
+        let kvs = self.live(&req.range)?;
+        let count = kvs.len() as u64;
+        if req.count_only {
+            return Ok(RangeResponse {
+                count,
+                ..RangeResponse::default()
+            });
+        }
+        let keep = if req.limit == 0 {
+            kvs.len()
+        } else {
+            (req.limit as usize).min(kvs.len())
+        };
+        let mut kvs = kvs;
+        kvs.truncate(keep);
+        if req.keys_only {
+            kvs.iter_mut().for_each(|kv| kv.value.clear());
+        }
+        Ok(RangeResponse {
+            revision: 0,
+            more: (keep as u64) < count,
+            kvs,
+            count,
+        })
+    }
+}
+
+/// What evaluating a transaction produced.
+pub(crate) struct Evaluated {
+    pub response: TxnResponse,
+    /// The writes, empty when the transaction wrote nothing.
+    pub writes: Vec<Write>,
+    /// The new head of every key written.
+    pub overlay: Overlay,
+}
+
+/// Evaluates `txn` against `group` (unpublished writes) on top of `state`,
+/// as revision `rev` should it write. Nothing is changed: the caller applies
+/// `writes` and `overlay` only if it commits them.
+pub(crate) fn evaluate(
+    state: &State,
+    group: &Overlay,
+    txn: &Txn,
+    rev: u64,
+    lease_exists: &dyn Fn(i64) -> bool,
+) -> Result<Evaluated> {
+    let mut local = Overlay::new();
+    let mut succeeded = true;
+    for cmp in &txn.compares {
+        let view = HeadView {
+            state,
+            layers: [group, &local],
+        };
+        if !cmp.holds(&view.live(&cmp.range)?) {
+            succeeded = false;
+            break;
+        }
+    }
+    let ops = if succeeded {
+        &txn.success
+    } else {
+        &txn.failure
+    };
+    let mut writes = Vec::new();
+    let mut responses = Vec::with_capacity(ops.len());
+    for op in ops {
+        let view = HeadView {
+            state,
+            layers: [group, &local],
+        };
+        match op {
+            Op::Put(p) => {
+                if p.lease != 0 && !lease_exists(p.lease) {
+                    return Err(Error::LeaseNotFound { id: p.lease });
+                }
+                let head = view.head(&p.key)?;
+                let kv = KeyValue {
+                    key: p.key.clone(),
+                    value: p.value.clone(),
+                    create_revision: head.kv.as_ref().map_or(rev, |kv| kv.create_revision),
+                    mod_revision: rev,
+                    version: head.kv.as_ref().map_or(1, |kv| kv.version + 1),
+                    lease: p.lease,
+                };
+                writes.push(Write {
+                    sub: writes.len() as u32,
+                    kind: OpKind::Put,
+                    key: kv.key.clone(),
+                    value: kv.value.clone(),
+                    create_revision: kv.create_revision,
+                    version: kv.version,
+                    lease: kv.lease,
+                    prev_mod_revision: head.last_rev,
+                });
+                local.insert(
+                    p.key.clone(),
+                    Head {
+                        kv: Some(kv),
+                        last_rev: rev,
+                    },
+                );
+                responses.push(OpResponse::Put(PutResponse {
+                    revision: rev,
+                    prev_kv: if p.prev_kv { head.kv } else { None },
+                }));
+            }
+            Op::Delete(d) => {
+                let victims = view.live(&d.range)?;
+                for kv in &victims {
+                    writes.push(Write {
+                        sub: writes.len() as u32,
+                        kind: OpKind::Delete,
+                        key: kv.key.clone(),
+                        value: Vec::new(),
+                        create_revision: 0,
+                        version: 0,
+                        lease: 0,
+                        prev_mod_revision: kv.mod_revision,
+                    });
+                    local.insert(
+                        kv.key.clone(),
+                        Head {
+                            kv: None,
+                            last_rev: rev,
+                        },
+                    );
+                }
+                responses.push(OpResponse::Delete(DeleteResponse {
+                    revision: 0,
+                    deleted: victims.len() as u64,
+                    prev_kvs: if d.prev_kv { victims } else { Vec::new() },
+                }));
+            }
+            Op::Range(r) => responses.push(OpResponse::Range(view.range(r)?)),
+        }
+    }
+    let revision = if writes.is_empty() { rev - 1 } else { rev };
+    for resp in &mut responses {
+        match resp {
+            OpResponse::Put(p) => p.revision = revision,
+            OpResponse::Delete(d) => d.revision = revision,
+            OpResponse::Range(r) => r.revision = revision,
+        }
+    }
+    Ok(Evaluated {
+        response: TxnResponse {
+            revision,
+            succeeded,
+            responses,
+        },
+        writes,
+        overlay: local,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_key: 16,
+        max_value: 16,
+    };
+
+    fn kv(value: &[u8], version: u64) -> KeyValue {
+        KeyValue {
+            key: b"k".to_vec(),
+            value: value.to_vec(),
+            create_revision: 2,
+            mod_revision: 5,
+            version,
+            lease: 0,
+        }
+    }
+
+    #[test]
+    fn absent_key_compares_as_zeros_and_value_compare_is_false() {
+        assert!(Compare::mod_revision("k", CompareOp::Equal, 0).holds(&[]));
+        assert!(Compare::version("k", CompareOp::Less, 1).holds(&[]));
+        assert!(!Compare::value("k", CompareOp::Equal, "").holds(&[]));
+        assert!(!Compare::value("k", CompareOp::NotEqual, "x").holds(&[]));
+    }
+
+    #[test]
+    fn compares_each_field_with_each_op() {
+        let kvs = [kv(b"b", 3)];
+        assert!(Compare::value("k", CompareOp::Equal, "b").holds(&kvs));
+        assert!(Compare::value("k", CompareOp::Greater, "a").holds(&kvs));
+        assert!(Compare::value("k", CompareOp::Less, "c").holds(&kvs));
+        assert!(!Compare::value("k", CompareOp::NotEqual, "b").holds(&kvs));
+        assert!(Compare::version("k", CompareOp::Equal, 3).holds(&kvs));
+        assert!(Compare::create_revision("k", CompareOp::Less, 3).holds(&kvs));
+        assert!(Compare::mod_revision("k", CompareOp::Greater, 4).holds(&kvs));
+        assert!(Compare::lease("k", CompareOp::Equal, 0).holds(&kvs));
+    }
+
+    #[test]
+    fn range_compare_needs_every_key() {
+        let kvs = [kv(b"a", 1), kv(b"b", 5)];
+        assert!(Compare::version("k", CompareOp::Greater, 0).holds(&kvs));
+        assert!(!Compare::version("k", CompareOp::Greater, 1).holds(&kvs));
+    }
+
+    #[test]
+    fn duplicate_writes_are_rejected() {
+        let txn = Txn::new().and_then([Op::put("a", "1"), Op::put("a", "2")]);
+        assert!(matches!(
+            check_txn(&txn, LIMITS),
+            Err(Error::DuplicateKeyInTxn { key }) if key == b"a"
+        ));
+        let txn = Txn::new().or_else([Op::Delete(DeleteRequest::prefix("a")), Op::put("ab", "2")]);
+        assert!(matches!(
+            check_txn(&txn, LIMITS),
+            Err(Error::DuplicateKeyInTxn { key }) if key == b"ab"
+        ));
+        // The same key in different branches is fine.
+        let txn = Txn::new()
+            .and_then([Op::put("a", "1")])
+            .or_else([Op::put("a", "2")]);
+        assert!(check_txn(&txn, LIMITS).is_ok());
+    }
+
+    #[test]
+    fn bad_keys_values_and_ranges_are_rejected() {
+        assert!(matches!(check_key(b"", LIMITS), Err(Error::EmptyKey)));
+        assert!(matches!(
+            check_key(&[1; 17], LIMITS),
+            Err(Error::KeyTooLarge { len: 17, max: 16 })
+        ));
+        assert!(matches!(
+            check_put(&PutRequest::new("k", vec![0; 17]), LIMITS),
+            Err(Error::ValueTooLarge { len: 17, max: 16 })
+        ));
+        assert!(matches!(
+            check_range(&KeyRange::range("b", "a"), LIMITS),
+            Err(Error::InvalidRange { .. })
+        ));
+        assert!(check_range(&KeyRange::from_key("b"), LIMITS).is_ok());
+        assert!(check_range(&KeyRange::all(), LIMITS).is_ok());
+    }
+}

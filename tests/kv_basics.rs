@@ -1,0 +1,175 @@
+//! The KV API end to end: put, get, range, delete, revisions, reopen.
+
+use revkv::{Db, DeleteRequest, Error, KeyRange, Options, PutRequest, RangeRequest};
+
+fn open(dir: &std::path::Path) -> Db {
+    Db::open(dir, Options::default()).expect("open")
+}
+
+#[test]
+fn revisions_versions_and_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    assert_eq!(db.current_revision(), 0);
+    assert_eq!(db.put("a", "1").expect("put").revision, 1);
+    assert_eq!(db.put("b", "x").expect("put").revision, 2);
+    let r3 = db
+        .put_with(PutRequest::new("a", "2").prev_kv())
+        .expect("put");
+    assert_eq!(r3.revision, 3);
+    let prev = r3.prev_kv.expect("prev kv");
+    assert_eq!(
+        (prev.value.as_slice(), prev.mod_revision, prev.version),
+        (&b"1"[..], 1, 1)
+    );
+
+    let a = db.get("a").expect("get").expect("present");
+    assert_eq!(a.value, b"2");
+    assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 3, 2));
+    assert_eq!(
+        db.get_at("a", 2).expect("get").expect("present").value,
+        b"1"
+    );
+    assert_eq!(db.get_at("b", 1).expect("get"), None);
+
+    let del = db.delete("a").expect("delete");
+    assert_eq!((del.revision, del.deleted), (4, 1));
+    assert_eq!(db.get("a").expect("get"), None);
+    // A delete of nothing consumes no revision.
+    let none = db.delete("a").expect("delete");
+    assert_eq!((none.revision, none.deleted), (4, 0));
+    // Recreated: a new generation starts at version 1.
+    db.put("a", "3").expect("put");
+    let a = db.get("a").expect("get").expect("present");
+    assert_eq!((a.create_revision, a.mod_revision, a.version), (5, 5, 1));
+    assert_eq!(db.get_at("a", 3).expect("get").expect("present").version, 2);
+
+    assert!(matches!(
+        db.get_at("a", 6),
+        Err(Error::FutureRevision {
+            requested: 6,
+            current: 5
+        })
+    ));
+}
+
+#[test]
+fn ranges_limits_and_prefixes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    for k in ["p/a", "p/b", "p/c", "q/a"] {
+        db.put(k, k.to_uppercase()).expect("put");
+    }
+    let all = db.range(RangeRequest::prefix("p/")).expect("range");
+    assert_eq!(all.count, 3);
+    assert_eq!(
+        all.kvs.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(),
+        vec![b"p/a".to_vec(), b"p/b".to_vec(), b"p/c".to_vec()]
+    );
+    assert_eq!(all.kvs[1].value, b"P/B");
+    assert_eq!(all.revision, 4);
+    let limited = db
+        .range(RangeRequest::prefix("p/").limit(2))
+        .expect("range");
+    assert_eq!(
+        (limited.kvs.len(), limited.count, limited.more),
+        (2, 3, true)
+    );
+    let counted = db
+        .range(RangeRequest::new(KeyRange::all()).count_only())
+        .expect("range");
+    assert_eq!((counted.kvs.len(), counted.count), (0, 4));
+    let keys = db
+        .range(RangeRequest::range("p/b", "q").keys_only())
+        .expect("range");
+    assert_eq!(keys.kvs.len(), 2);
+    assert!(keys
+        .kvs
+        .iter()
+        .all(|kv| kv.value.is_empty() && kv.version == 1));
+    let old = db
+        .range(RangeRequest::prefix("").revision(2))
+        .expect("range");
+    assert_eq!(old.count, 2);
+
+    let deleted = db
+        .delete_range(DeleteRequest::prefix("p/").prev_kv())
+        .expect("delete range");
+    assert_eq!((deleted.deleted, deleted.revision), (3, 5));
+    assert_eq!(deleted.prev_kvs.len(), 3);
+    assert_eq!(db.range(RangeRequest::prefix("")).expect("range").count, 1);
+    assert!(matches!(
+        db.range(RangeRequest::range("b", "a")),
+        Err(Error::InvalidRange { .. })
+    ));
+}
+
+#[test]
+fn reopen_keeps_everything_across_many_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = || Options::default().segment_size(4096);
+    {
+        let db = Db::open(dir.path(), options()).expect("open");
+        for i in 0..500u32 {
+            db.put(format!("key{:03}", i % 97), format!("value-{i}"))
+                .expect("put");
+        }
+        db.delete("key005").expect("delete");
+        assert!(db.stats().expect("stats").segments > 5);
+        db.close().expect("close");
+        assert!(matches!(db.get("key001"), Err(Error::Closed)));
+    }
+    let db = Db::open(dir.path(), options()).expect("reopen");
+    assert_eq!(db.current_revision(), 501);
+    assert_eq!(db.get("key005").expect("get"), None);
+    let k = db.get("key010").expect("get").expect("present");
+    assert_eq!(k.value, b"value-495");
+    assert_eq!(k.version, 6);
+    assert_eq!(
+        db.get_at("key010", 11)
+            .expect("get")
+            .expect("present")
+            .value,
+        b"value-10"
+    );
+    assert_eq!(db.put("new", "v").expect("put").revision, 502);
+}
+
+#[test]
+fn second_open_is_locked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    assert!(matches!(
+        Db::open(dir.path(), Options::default()),
+        Err(Error::Locked { .. })
+    ));
+    db.close().expect("close");
+    let again = open(dir.path());
+    drop(again);
+}
+
+#[test]
+fn bad_input_is_a_typed_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(
+        dir.path(),
+        Options::default().max_key_size(8).max_value_size(8),
+    )
+    .expect("open");
+    db.put("k", "v").expect("put");
+    assert!(matches!(db.put("", "v"), Err(Error::EmptyKey)));
+    assert!(matches!(
+        db.put("123456789", "v"),
+        Err(Error::KeyTooLarge { len: 9, max: 8 })
+    ));
+    assert!(matches!(
+        db.put("k", "123456789"),
+        Err(Error::ValueTooLarge { len: 9, max: 8 })
+    ));
+    assert!(matches!(
+        db.put_with(PutRequest::new("k", "v").lease(7)),
+        Err(Error::LeaseNotFound { id: 7 })
+    ));
+    assert_eq!(db.current_revision(), 1);
+    assert_eq!(db.get("k").expect("get").expect("present").version, 1);
+}
