@@ -13,6 +13,7 @@ use crate::types::{
     DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
     Stats,
 };
+use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
 use crate::writer::{Request, Writer};
 use crossbeam_channel::{bounded, Sender};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     state: RwLock<State>,
     poison: Mutex<Option<String>>,
+    pub(crate) hub: Arc<Hub>,
 }
 
 impl Shared {
@@ -78,7 +80,7 @@ impl Shared {
 pub struct Db {
     shared: Arc<Shared>,
     tx: Sender<Request>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
     lock: Mutex<Option<DirLock>>,
     closed: AtomicBool,
 }
@@ -102,11 +104,13 @@ impl Db {
         let recovered = recover(&dir, options.create_if_missing)?;
         let file = Arc::clone(&recovered.state.revs.active.file);
         let (tx, rx) = bounded(options.max_group_requests * 4);
+        let (hub, woken) = Hub::new(recovered.state.current);
         let shared = Arc::new(Shared {
             dir,
             options,
             state: RwLock::new(recovered.state),
             poison: Mutex::new(None),
+            hub: Arc::new(hub),
         });
         let writer = Writer::new(
             Arc::clone(&shared),
@@ -115,17 +119,24 @@ impl Db {
             file,
             recovered.active_len,
         );
-        let handle = std::thread::Builder::new()
-            .name("revkv-writer".into())
-            .spawn(move || writer.run())
-            .map_err(|e| Error::io("spawn the writer thread", e))?;
-        Ok(Db {
+        let mut threads = Vec::new();
+        let spawned = spawn("revkv-writer", move || writer.run(), &mut threads).and_then(|()| {
+            let catch_up = Arc::clone(&shared);
+            spawn(
+                "revkv-watch",
+                move || run_catch_up(catch_up, woken),
+                &mut threads,
+            )
+        });
+        let db = Db {
             shared,
             tx,
-            writer: Mutex::new(Some(handle)),
+            threads: Mutex::new(threads),
             lock: Mutex::new(Some(lock)),
             closed: AtomicBool::new(false),
-        })
+        };
+        spawned?; // on failure, dropping `db` stops what did start
+        Ok(db)
     }
 
     /// The data directory.
@@ -224,6 +235,24 @@ impl Db {
         answer.recv().map_err(|_| Error::Closed)?
     }
 
+    /// Starts a watch. A start revision below the compaction point fails at
+    /// once with [`Error::Compacted`]; at or above it, every event from the
+    /// start revision on is delivered, in order, each once, whole revisions
+    /// at a time.
+    pub fn watch(&self, req: WatchRequest) -> Result<Watcher> {
+        self.check_open()?;
+        check_range(&req.range, self.limits())?;
+        let compacted = self.shared.read_state().compacted;
+        self.shared.hub.register(req, compacted)
+    }
+
+    /// Asks every watcher for a progress notification: each gets a response
+    /// with `progress_notify` set whose revision R means every event up to R
+    /// has been delivered to it.
+    pub fn request_progress(&self) {
+        self.shared.hub.request_progress(None);
+    }
+
     /// The current store revision.
     pub fn current_revision(&self) -> u64 {
         self.shared.read_state().current
@@ -261,13 +290,16 @@ impl Db {
             return Ok(());
         }
         let _ = self.tx.send(Request::Shutdown);
-        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
-            if h.join().is_err() {
-                return Err(Error::Poisoned {
-                    cause: "the writer thread panicked".into(),
-                });
-            }
+        self.shared.hub.close();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut panicked = false;
+        for t in threads {
+            panicked |= t.join().is_err();
+        }
+        if panicked {
+            return Err(Error::Poisoned {
+                cause: "a revkv thread panicked".into(),
+            });
         }
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
         match self.shared.poisoned() {
@@ -281,6 +313,19 @@ impl Drop for Db {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+fn spawn(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<()> {
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map_err(|e| Error::io(format!("spawn thread {name}"), e))?;
+    threads.push(handle);
+    Ok(())
 }
 
 fn unexpected(resp: OpResponse) -> Error {

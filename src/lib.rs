@@ -39,6 +39,7 @@ mod state;
 mod storage;
 mod txn;
 mod types;
+mod watch;
 mod writer;
 
 pub use db::Db;
@@ -49,3 +50,4 @@ pub use types::{
     prefix_end, DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
     PutResponse, RangeRequest, RangeResponse, Revision, Stats,
 };
+pub use watch::{RecvError, WatchRequest, WatchResponse, Watcher};

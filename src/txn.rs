@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::format::record::{OpKind, RecordOp};
 use crate::state::State;
 use crate::types::{
-    DeleteRequest, DeleteResponse, KeyRange, KeyValue, PutRequest, PutResponse, RangeRequest,
-    RangeResponse,
+    DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest, PutResponse,
+    RangeRequest, RangeResponse,
 };
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -430,6 +430,8 @@ pub(crate) struct Evaluated {
     pub writes: Vec<Write>,
     /// The new head of every key written.
     pub overlay: Overlay,
+    /// One event per write, in write order, each with its previous kv.
+    pub events: Vec<Event>,
 }
 
 /// Evaluates `txn` against `group` (unpublished writes) on top of `state`,
@@ -460,6 +462,7 @@ pub(crate) fn evaluate(
         &txn.failure
     };
     let mut writes = Vec::new();
+    let mut events = Vec::new();
     let mut responses = Vec::with_capacity(ops.len());
     for op in ops {
         let view = HeadView {
@@ -489,6 +492,11 @@ pub(crate) fn evaluate(
                     version: kv.version,
                     lease: kv.lease,
                     prev_mod_revision: head.last_rev,
+                });
+                events.push(Event {
+                    kind: EventKind::Put,
+                    kv: kv.clone(),
+                    prev_kv: head.kv.clone(),
                 });
                 local.insert(
                     p.key.clone(),
@@ -522,6 +530,15 @@ pub(crate) fn evaluate(
                             last_rev: rev,
                         },
                     );
+                    events.push(Event {
+                        kind: EventKind::Delete,
+                        kv: KeyValue {
+                            key: kv.key.clone(),
+                            mod_revision: rev,
+                            ..KeyValue::default()
+                        },
+                        prev_kv: Some(kv.clone()),
+                    });
                 }
                 responses.push(OpResponse::Delete(DeleteResponse {
                     revision: 0,
@@ -548,6 +565,7 @@ pub(crate) fn evaluate(
         },
         writes,
         overlay: local,
+        events,
     })
 }
 

@@ -9,13 +9,14 @@ use crate::error::{Error, Result};
 use crate::format::frame::{encode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::manifest::Manifest;
-use crate::format::record::{encode_txn, OpKind, RecordOp};
+use crate::format::record::{encode_txn, RecordOp};
 use crate::format::MAX_PAYLOAD;
 use crate::index::KeyRev;
 use crate::options::{Compression, SyncPolicy};
 use crate::storage::files::write_manifest;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
 use crate::txn::{evaluate, Overlay, Txn, TxnResponse};
+use crate::types::{Event, EventKind};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -39,7 +40,9 @@ struct Staged {
     /// Offset and length of its frame inside the group buffer.
     frame_at: usize,
     frame_len: usize,
-    keys: Vec<(Vec<u8>, KeyRev)>,
+    /// One event per write, in sub order: the key index entries and the
+    /// watchers' events both come from these.
+    events: Vec<Event>,
 }
 
 pub(crate) struct Writer {
@@ -169,7 +172,7 @@ impl Writer {
                 replies.push((reply, result));
             }
         }
-        if let Err(e) = self.append_and_publish(&staged) {
+        if let Err(e) = self.append_and_publish(staged) {
             self.shared.poison(&e);
             let cause = e.to_string();
             for (reply, _) in replies {
@@ -228,18 +231,7 @@ impl Writer {
             revision: rev,
             frame_at,
             frame_len,
-            keys: ev
-                .writes
-                .into_iter()
-                .map(|w| {
-                    let key_rev = KeyRev {
-                        main: rev,
-                        sub: w.sub,
-                        tombstone: w.kind == OpKind::Delete,
-                    };
-                    (w.key, key_rev)
-                })
-                .collect(),
+            events: ev.events,
         });
         overlay.extend(ev.overlay);
         Ok(ev.response)
@@ -247,7 +239,7 @@ impl Writer {
 
     /// Appends the group's frames with one write, syncs per the policy, then
     /// publishes the new revisions to readers.
-    fn append_and_publish(&mut self, staged: &[Staged]) -> Result<()> {
+    fn append_and_publish(&mut self, staged: Vec<Staged>) -> Result<()> {
         if staged.is_empty() {
             return Ok(());
         }
@@ -265,18 +257,28 @@ impl Writer {
         if due {
             self.sync()?;
         }
-        let mut state = self.shared.write_state();
-        for s in staged {
-            state.revs.push_active(IdxEntry {
-                revision: s.revision,
-                offset: base + s.frame_at as u64,
-                len: s.frame_len as u32,
-            });
-            for (key, key_rev) in &s.keys {
-                state.keys.push(key, *key_rev);
+        {
+            let mut state = self.shared.write_state();
+            for s in &staged {
+                state.revs.push_active(IdxEntry {
+                    revision: s.revision,
+                    offset: base + s.frame_at as u64,
+                    len: s.frame_len as u32,
+                });
+                for (sub, e) in s.events.iter().enumerate() {
+                    let key_rev = KeyRev {
+                        main: s.revision,
+                        sub: sub as u32,
+                        tombstone: e.kind == EventKind::Delete,
+                    };
+                    state.keys.push(&e.kv.key, key_rev);
+                }
+                state.current = s.revision;
             }
-            state.current = s.revision;
         }
+        let published: Vec<(u64, Vec<Event>)> =
+            staged.into_iter().map(|s| (s.revision, s.events)).collect();
+        self.shared.hub.publish(&published);
         Ok(())
     }
 

@@ -102,6 +102,40 @@ impl RevIndex {
             .map_err(|e| decode_error(path, offset, e))
     }
 
+    /// Calls `f` with each transaction revision in `from..=to` and its
+    /// (decompressed) payload, in revision order, until `f` returns false.
+    pub(crate) fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let first = self.sealed_last.partition_point(|&last| last < from);
+        for seg in &self.sealed[first.min(self.sealed.len())..] {
+            for i in seg.lower_bound(from)?..seg.count() {
+                let e = seg.entry(i)?;
+                if e.revision > to {
+                    return Ok(());
+                }
+                let payload = txn_payload(seg.frame(&e)?, &seg.path, e.offset)?;
+                if !f(e.revision, &payload)? {
+                    return Ok(());
+                }
+            }
+        }
+        for e in &self.active.entries[self.active.lower_bound(from)..] {
+            if e.revision > to {
+                break;
+            }
+            let bytes = self.active.read_frame(e)?;
+            let payload = txn_payload(&bytes, &self.active.path, e.offset)?;
+            if !f(e.revision, &payload)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Bytes of all segment and index files.
     pub(crate) fn disk_bytes(&self) -> u64 {
         let active = self.active.file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -112,4 +146,17 @@ impl RevIndex {
     pub(crate) fn segment_count(&self) -> usize {
         self.sealed.len() + 1
     }
+}
+
+/// Decodes a transaction frame found through the index.
+fn txn_payload<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Cow<'a, [u8]>> {
+    let (frame, _) = decode_frame(bytes).map_err(|e| decode_error(path, offset, e))?;
+    if frame.kind != FrameKind::Txn {
+        return Err(Error::corruption(
+            path,
+            offset,
+            "index points at a non-transaction frame",
+        ));
+    }
+    frame.payload().map_err(|e| decode_error(path, offset, e))
 }
