@@ -1,0 +1,300 @@
+//! A torn tail: the last frame of the active segment was only partly written
+//! when the process died. For every byte offset inside that frame the store
+//! must open, lose exactly that last revision, keep every earlier one intact,
+//! and continue numbering from the previous revision. Garbage after the last
+//! frame (a preallocated or half-written block) is a torn tail too.
+
+use revkv::{Db, DeleteRequest, Error, KeyRange, KeyValue, Op, Options, RangeRequest, Txn};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn options() -> Options {
+    Options::default()
+        .segment_size(4096)
+        .sync(revkv::SyncPolicy::Never)
+}
+
+/// One acknowledged write of one key: `value == None` is a delete.
+#[derive(Debug, Clone)]
+struct Written {
+    rev: u64,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+/// The highest-numbered `.seg` in `dir`: the active segment.
+fn active_segment(dir: &Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segs.sort();
+    segs.pop().expect("a segment")
+}
+
+fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).expect("metadata").len()
+}
+
+/// Copies every regular file of `from` into a fresh temporary directory.
+fn copy_dir(from: &Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().expect("tempdir");
+    for entry in fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        if entry.file_type().expect("file type").is_file() {
+            fs::copy(entry.path(), to.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    to
+}
+
+fn all_kvs(db: &Db) -> Vec<KeyValue> {
+    db.range(RangeRequest::new(KeyRange::all()))
+        .expect("range all")
+        .kvs
+}
+
+/// Every write in `history` reads back exactly at its revision.
+fn check_history(db: &Db, history: &[Written], what: &str) {
+    for w in history {
+        let got = db.get_at(&w.key, w.rev).expect("get_at");
+        match &w.value {
+            Some(v) => {
+                let kv = got.unwrap_or_else(|| {
+                    panic!("{what}: revision {} of {:?} is missing", w.rev, w.key)
+                });
+                assert_eq!(&kv.value, v, "{what}: value at revision {}", w.rev);
+                assert_eq!(kv.mod_revision, w.rev, "{what}: mod revision");
+                assert!(
+                    kv.version >= 1 && kv.create_revision <= w.rev,
+                    "{what}: {kv:?}"
+                );
+            }
+            None => assert_eq!(got, None, "{what}: deleted at revision {}", w.rev),
+        }
+    }
+}
+
+/// A store with several sealed segments and a few frames in the active one,
+/// then one last multi-operation frame. Returns the history before the last
+/// write, the state before it, the active segment's length before and after
+/// it, and the last write's revision.
+struct Fixture {
+    dir: tempfile::TempDir,
+    history: Vec<Written>,
+    state_before: Vec<KeyValue>,
+    seg: PathBuf,
+    len_before: u64,
+    len_after: u64,
+    last_rev: u64,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), options()).expect("open");
+    let mut history = Vec::new();
+    let mut since_roll = 0;
+    let mut segments = 1;
+    let mut i = 0u32;
+    while segments < 3 || since_roll < 4 {
+        let key = format!("key/{}", i % 7).into_bytes();
+        if i % 5 == 4 {
+            let r = db.delete(key.clone()).expect("delete");
+            if r.deleted == 1 {
+                history.push(Written {
+                    rev: r.revision,
+                    key,
+                    value: None,
+                });
+            }
+        } else if i % 5 == 2 {
+            let other = format!("pair/{}", i % 3).into_bytes();
+            let v = format!("txn-value-{i}").into_bytes();
+            let r = db
+                .txn(Txn::new().and_then([
+                    Op::put(key.clone(), v.clone()),
+                    Op::put(other.clone(), v.clone()),
+                ]))
+                .expect("txn");
+            history.push(Written {
+                rev: r.revision,
+                key,
+                value: Some(v.clone()),
+            });
+            history.push(Written {
+                rev: r.revision,
+                key: other,
+                value: Some(v),
+            });
+        } else {
+            let v = format!("value-{i}-{}", "x".repeat((i % 40) as usize)).into_bytes();
+            let r = db.put(key.clone(), v.clone()).expect("put");
+            history.push(Written {
+                rev: r.revision,
+                key,
+                value: Some(v),
+            });
+        }
+        let now = db.stats().expect("stats").segments;
+        if now != segments {
+            segments = now;
+            since_roll = 0;
+        } else {
+            since_roll += 1;
+        }
+        i += 1;
+    }
+    let state_before = all_kvs(&db);
+    let seg = active_segment(dir.path());
+    let len_before = file_len(&seg);
+    let prev_rev = db.current_revision();
+    // The last write: one frame holding three operations.
+    let last = db
+        .txn(Txn::new().and_then([
+            Op::put("last/1", "L".repeat(120)),
+            Op::put("last/2", "M".repeat(60)),
+            Op::Delete(DeleteRequest::key("key/1")),
+        ]))
+        .expect("last txn");
+    assert_eq!(last.revision, prev_rev + 1);
+    db.close().expect("close");
+    assert_eq!(
+        active_segment(dir.path()),
+        seg,
+        "the last write must not roll the segment"
+    );
+    let len_after = file_len(&seg);
+    assert!(len_after > len_before + 200, "{len_before} -> {len_after}");
+    assert!(segments >= 3);
+    Fixture {
+        dir,
+        history,
+        state_before,
+        seg,
+        len_before,
+        len_after,
+        last_rev: last.revision,
+    }
+}
+
+#[test]
+fn every_cut_inside_the_last_frame_loses_only_that_frame() {
+    let f = fixture();
+    let seg_name = f.seg.file_name().expect("name").to_owned();
+    for cut in f.len_before..f.len_after {
+        let copy = copy_dir(f.dir.path());
+        let seg = copy.path().join(&seg_name);
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .expect("open segment")
+            .set_len(cut)
+            .expect("truncate");
+        let what = format!("cut at {cut} (frame {}..{})", f.len_before, f.len_after);
+        let db = Db::open(copy.path(), options()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(db.current_revision(), f.last_rev - 1, "{what}");
+        assert!(
+            matches!(
+                db.get_at("last/1", f.last_rev),
+                Err(Error::FutureRevision { requested, current })
+                    if requested == f.last_rev && current == f.last_rev - 1
+            ),
+            "{what}"
+        );
+        assert_eq!(db.get("last/1").expect("get"), None, "{what}");
+        assert_eq!(db.get("last/2").expect("get"), None, "{what}");
+        assert_eq!(all_kvs(&db), f.state_before, "{what}: state");
+        check_history(&db, &f.history, &what);
+        // The torn bytes are gone from the file.
+        assert_eq!(file_len(&seg), f.len_before, "{what}: truncated length");
+        // Numbering continues from the previous revision.
+        let put = db.put("after", cut.to_string()).expect("put after");
+        assert_eq!(put.revision, f.last_rev, "{what}");
+        db.close().expect("close");
+
+        let db = Db::open(copy.path(), options()).expect("reopen");
+        assert_eq!(db.current_revision(), f.last_rev, "{what}");
+        let after = db.get("after").expect("get").expect("after present");
+        assert_eq!(after.value, cut.to_string().into_bytes());
+        assert_eq!(after.mod_revision, f.last_rev);
+        assert_eq!(db.get("last/1").expect("get"), None, "{what}");
+        check_history(&db, &f.history, &what);
+        db.close().expect("close");
+    }
+}
+
+/// A tiny deterministic PRNG (xorshift64*), so no extra dependency is needed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[test]
+fn garbage_after_the_last_frame_is_a_torn_tail() {
+    let f = fixture();
+    let seg_name = f.seg.file_name().expect("name").to_owned();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut tails: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in [1usize, 3, 4, 8, 9, 10, 11, 17, 64, 500, 4096, 9000] {
+        tails.push((format!("{n} random bytes"), rng.bytes(n)));
+    }
+    for _ in 0..8 {
+        let n = (rng.next() % 2000) as usize + 1;
+        tails.push((format!("{n} random bytes"), rng.bytes(n)));
+    }
+    tails.push(("4096 zero bytes".into(), vec![0; 4096]));
+    tails.push(("7 zero bytes".into(), vec![0; 7]));
+    tails.push(("300 0xff bytes".into(), vec![0xff; 300]));
+    // A frame header that promises more payload than follows, with a
+    // plausible kind byte: a half-written frame.
+    let mut header = Vec::new();
+    header.extend_from_slice(&200u32.to_le_bytes());
+    header.extend_from_slice(&rng.bytes(4));
+    header.extend_from_slice(&[1, 0]);
+    header.extend_from_slice(&rng.bytes(50));
+    tails.push(("a half-written frame".into(), header));
+
+    for (what, tail) in tails {
+        let copy = copy_dir(f.dir.path());
+        let seg = copy.path().join(&seg_name);
+        let mut bytes = fs::read(&seg).expect("read segment");
+        assert_eq!(bytes.len() as u64, f.len_after);
+        bytes.extend_from_slice(&tail);
+        fs::write(&seg, &bytes).expect("write segment");
+
+        let db = Db::open(copy.path(), options()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(db.current_revision(), f.last_rev, "{what}");
+        check_history(&db, &f.history, &what);
+        let last1 = db.get("last/1").expect("get").expect("last/1 present");
+        assert_eq!(
+            (last1.value, last1.mod_revision),
+            ("L".repeat(120).into_bytes(), f.last_rev),
+            "{what}"
+        );
+        assert_eq!(db.get("key/1").expect("get"), None, "{what}");
+        assert_eq!(file_len(&seg), f.len_after, "{what}: garbage truncated");
+        let put = db.put("after", "garbage").expect("put after");
+        assert_eq!(put.revision, f.last_rev + 1, "{what}");
+        db.close().expect("close");
+
+        let db = Db::open(copy.path(), options()).expect("reopen");
+        assert_eq!(db.current_revision(), f.last_rev + 1, "{what}");
+        assert_eq!(
+            db.get("after").expect("get").map(|kv| kv.value),
+            Some(b"garbage".to_vec())
+        );
+        check_history(&db, &f.history, &what);
+        db.close().expect("close");
+    }
+}
