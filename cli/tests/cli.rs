@@ -1,0 +1,381 @@
+//! Runs the built `revkv` binary against temporary data directories and
+//! checks what it prints and how it exits.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// A `revkv` command with no inherited data directory setting.
+fn cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_revkv"));
+    c.env_remove("REVKV_DIR");
+    c
+}
+
+/// Runs `revkv --dir DIR ARGS...` with `stdin` as its standard input.
+fn run_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = cmd()
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn revkv");
+    {
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for revkv")
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, args, b"")
+}
+
+/// Asserts success and returns standard output.
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "revkv failed with {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Asserts failure with `code` and returns standard error.
+fn fails(out: Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {} stderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+fn json(out: Output) -> Value {
+    let text = ok(out);
+    assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn b64(s: &str) -> Value {
+    Value::String(STANDARD.encode(s))
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[test]
+fn put_then_get_prints_the_value() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("data");
+    assert_eq!(ok(run(&dir, &["put", "hello", "world"])), "OK\n");
+    assert_eq!(ok(run(&dir, &["get", "hello"])), "hello\nworld\n");
+    assert_eq!(ok(run(&dir, &["get", "absent"])), "");
+    assert_eq!(
+        ok(run(&dir, &["put", "hello", "there", "--prev-kv"])),
+        "OK\nhello\nworld\n"
+    );
+    assert_eq!(ok(run(&dir, &["get", "hello"])), "hello\nthere\n");
+    // Values starting with '-' go after `--`.
+    assert_eq!(ok(run(&dir, &["put", "--", "neg", "-5"])), "OK\n");
+    assert_eq!(ok(run(&dir, &["get", "neg"])), "neg\n-5\n");
+}
+
+#[test]
+fn put_reads_a_binary_value_from_stdin_when_none_is_given() {
+    let tmp = tempdir();
+    let value = b"line one\nbin\x00\xffary";
+    assert_eq!(ok(run_in(tmp.path(), &["put", "blob"], value)), "OK\n");
+    let got = run(tmp.path(), &["get", "blob"]);
+    assert!(got.status.success());
+    assert_eq!(got.stdout, [&b"blob\n"[..], value, b"\n"].concat());
+    let v = json(run(tmp.path(), &["--json", "get", "blob"]));
+    assert_eq!(v["kvs"][0]["value"], Value::String(STANDARD.encode(value)));
+}
+
+#[test]
+fn json_fields_and_revisions_are_etcds() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let v = json(run(dir, &["--json", "put", "a", "1"]));
+    assert_eq!(v["header"]["revision"], 1);
+    assert_eq!(v["prev_kv"], Value::Null);
+    json(run(dir, &["put", "a", "2", "--json"]));
+    json(run(dir, &["put", "b", "x", "--json"]));
+
+    let v = json(run(dir, &["--json", "get", "a"]));
+    assert_eq!(v["header"]["revision"], 3);
+    assert_eq!(v["count"], 1);
+    assert_eq!(v["more"], false);
+    let kv = &v["kvs"][0];
+    assert_eq!(kv["key"], b64("a"));
+    assert_eq!(kv["value"], b64("2"));
+    assert_eq!(kv["create_revision"], 1);
+    assert_eq!(kv["mod_revision"], 2);
+    assert_eq!(kv["version"], 2);
+    assert_eq!(kv["lease"], 0);
+
+    // A read at an old revision sees the old value; the header is current.
+    let v = json(run(dir, &["--json", "get", "a", "--rev", "1"]));
+    assert_eq!(v["header"]["revision"], 3);
+    assert_eq!(v["kvs"][0]["value"], b64("1"));
+    assert_eq!(v["kvs"][0]["version"], 1);
+    assert_eq!(ok(run(dir, &["get", "b", "--rev", "2"])), "");
+
+    let v = json(run(dir, &["--json", "put", "a", "3", "--prev-kv"]));
+    assert_eq!(v["header"]["revision"], 4);
+    assert_eq!(v["prev_kv"]["value"], b64("2"));
+    assert_eq!(v["prev_kv"]["mod_revision"], 2);
+
+    let v = json(run(dir, &["--json", "stats"]));
+    assert_eq!(v["revision"], 4);
+    assert_eq!(v["compact_revision"], 0);
+    assert_eq!(v["live_keys"], 2);
+    assert!(v["segments"].as_u64().is_some_and(|n| n >= 1));
+    assert!(v["disk_bytes"].as_u64().is_some_and(|n| n > 0));
+    let plain = ok(run(dir, &["stats"]));
+    assert!(plain.contains("revision: 4\n"), "{plain}");
+    assert!(plain.contains("live_keys: 2\n"), "{plain}");
+}
+
+#[test]
+fn range_prefix_limit_keys_and_count_only() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    for (k, v) in [("/p/2", "b"), ("/p/1", "a"), ("/q", "z"), ("/p/3", "c")] {
+        ok(run(dir, &["put", k, v]));
+    }
+    assert_eq!(
+        ok(run(dir, &["range", "/p/", "--prefix"])),
+        "/p/1\na\n/p/2\nb\n/p/3\nc\n"
+    );
+    assert_eq!(
+        ok(run(dir, &["range", "/p/", "--prefix", "--limit", "2"])),
+        "/p/1\na\n/p/2\nb\n"
+    );
+    let v = json(run(
+        dir,
+        &["--json", "range", "/p/", "--prefix", "--limit", "2"],
+    ));
+    assert_eq!(v["count"], 3);
+    assert_eq!(v["more"], true);
+    assert_eq!(v["kvs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["header"]["revision"], 4);
+    assert_eq!(
+        ok(run(dir, &["range", "/p/", "--prefix", "--count-only"])),
+        "3\n"
+    );
+    let v = json(run(
+        dir,
+        &["range", "/p/", "--prefix", "--count-only", "--json"],
+    ));
+    assert_eq!(v["count"], 3);
+    assert_eq!(v["kvs"], Value::Array(vec![]));
+    assert_eq!(
+        ok(run(dir, &["range", "/p/", "--prefix", "--keys-only"])),
+        "/p/1\n/p/2\n/p/3\n"
+    );
+    assert_eq!(
+        ok(run(dir, &["range", "/p/1", "/p/3"])),
+        "/p/1\na\n/p/2\nb\n"
+    );
+    assert_eq!(
+        ok(run(dir, &["range", "/p/3", "--from-key", "--keys-only"])),
+        "/p/3\n/q\n"
+    );
+    assert_eq!(
+        ok(run(dir, &["range", "", "--prefix", "--count-only"])),
+        "4\n"
+    );
+    // At revision 2 only /p/2 and /p/1 existed.
+    assert_eq!(
+        ok(run(
+            dir,
+            &["range", "/", "--prefix", "--rev", "2", "--keys-only"]
+        )),
+        "/p/1\n/p/2\n"
+    );
+}
+
+#[test]
+fn del_prints_the_deleted_count() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    for k in ["a1", "a2", "a3", "b1", "c1"] {
+        ok(run(dir, &["put", k, "v"]));
+    }
+    assert_eq!(ok(run(dir, &["del", "absent"])), "0\n");
+    assert_eq!(ok(run(dir, &["del", "c1"])), "1\n");
+    assert_eq!(ok(run(dir, &["delete", "a1", "a3"])), "2\n");
+    let v = json(run(dir, &["--json", "del", "a", "--prefix", "--prev-kv"]));
+    assert_eq!(v["deleted"], 1);
+    assert_eq!(v["header"]["revision"], 8);
+    assert_eq!(v["prev_kvs"][0]["key"], b64("a3"));
+    assert_eq!(v["prev_kvs"][0]["value"], b64("v"));
+    assert_eq!(ok(run(dir, &["del", "b1", "--prev-kv"])), "1\nb1\nv\n");
+    // A delete of nothing consumes no revision.
+    let v = json(run(dir, &["--json", "del", "zzz"]));
+    assert_eq!(v["deleted"], 0);
+    assert_eq!(v["header"]["revision"], 9);
+    assert_eq!(
+        ok(run(dir, &["range", "", "--prefix", "--count-only"])),
+        "0\n"
+    );
+}
+
+#[test]
+fn txn_with_a_failing_compare_runs_the_failure_branch() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    ok(run(dir, &["put", "k", "1"]));
+    let input = b"value(\"k\") = \"2\"\nmod(\"k\") > \"0\"\n\nput s yes\n\nput k failed\nget k\nput \"x y\" \"z\"\n";
+    assert_eq!(
+        ok(run_in(dir, &["txn"], input)),
+        "FAILURE\n\nOK\n\nk\nfailed\n\nOK\n"
+    );
+    assert_eq!(ok(run(dir, &["get", "s"])), "");
+    assert_eq!(ok(run(dir, &["get", "x y"])), "x y\nz\n");
+
+    // The same compare now holds; the success branch runs, as one revision.
+    let input = b"value(\"k\") = \"failed\"\nversion(\"k\") = \"2\"\ncreate(\"k\") < \"2\"\nlease(\"k\") = \"0\"\n\nput s yes\ndel k\nget k\n\nput never ran\n";
+    let v = json(run_in(dir, &["--json", "txn"], input));
+    assert_eq!(v["succeeded"], true);
+    assert_eq!(v["header"]["revision"], 3);
+    let r = &v["responses"];
+    assert_eq!(r[0]["response_put"]["header"]["revision"], 3);
+    assert_eq!(r[1]["response_delete_range"]["deleted"], 1);
+    assert_eq!(r[2]["response_range"]["count"], 0);
+    assert_eq!(ok(run(dir, &["get", "s"])), "s\nyes\n");
+    assert_eq!(ok(run(dir, &["get", "never"])), "");
+
+    // A read-only transaction consumes no revision.
+    let v = json(run_in(dir, &["--json", "txn"], b"\nget s --count-only\n"));
+    assert_eq!(v["header"]["revision"], 3);
+    assert_eq!(v["responses"][0]["response_range"]["count"], 1);
+}
+
+#[test]
+fn malformed_txn_input_fails_with_the_line_and_writes_nothing() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    ok(run(dir, &["put", "k", "1"]));
+    let err = fails(
+        run_in(
+            dir,
+            &["txn"],
+            b"mod(\"k\") = \"1\"\nsize(\"k\") > \"1\"\n\nput k 2\n",
+        ),
+        3,
+    );
+    assert!(err.starts_with("Error: txn input line 2:"), "{err}");
+    assert!(err.contains("unknown target"), "{err}");
+    let err = fails(run_in(dir, &["txn"], b"\nput k\n"), 3);
+    assert!(err.contains("line 2") && err.contains("value"), "{err}");
+    let err = fails(run_in(dir, &["txn"], b"\nput a 1\nput a 2\n"), 1);
+    assert!(err.contains("duplicate key"), "{err}");
+    assert_eq!(ok(run(dir, &["get", "k"])), "k\n1\n");
+    assert_eq!(ok(run(dir, &["get", "a"])), "");
+}
+
+#[test]
+fn get_at_a_future_revision_fails_naming_the_revision() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    ok(run(dir, &["put", "k", "v"]));
+    let out = run(dir, &["get", "k", "--rev", "99"]);
+    assert!(out.stdout.is_empty());
+    let err = fails(out, 1);
+    assert!(err.starts_with("Error: "), "{err}");
+    assert!(err.contains("99"), "{err}");
+    assert!(err.contains("future"), "{err}");
+    let err = fails(run(dir, &["range", "k", "--rev", "42"]), 1);
+    assert!(err.contains("42"), "{err}");
+}
+
+#[test]
+fn a_locked_directory_fails_clearly() {
+    let tmp = tempdir();
+    let db = revkv::Db::open(tmp.path(), revkv::Options::default()).expect("open");
+    db.put("k", "v").expect("put");
+    for args in [&["get", "k"][..], &["put", "k", "w"]] {
+        let err = fails(run(tmp.path(), args), 4);
+        assert!(err.starts_with("Error: "), "{err}");
+        assert!(err.contains("locked"), "{err}");
+        assert!(err.contains(&tmp.path().display().to_string()), "{err}");
+    }
+    db.close().expect("close");
+    assert_eq!(ok(run(tmp.path(), &["get", "k"])), "k\nv\n");
+}
+
+#[test]
+fn bad_command_lines_are_usage_errors() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    fails(run(dir, &["frobnicate"]), 2);
+    fails(run(dir, &["get"]), 2);
+    fails(run(dir, &["get", "k", "--rev", "-1"]), 2);
+    fails(run(dir, &["range", "a", "b", "--prefix"]), 2);
+    fails(run(dir, &["put", "k", "v", "--lease", "nope"]), 2);
+    let err = fails(run(dir, &["put", "k", "v", "--lease", "0x10"]), 1);
+    assert!(err.contains("lease not found: 16"), "{err}");
+    let err = fails(run(dir, &["get", ""]), 1);
+    assert!(err.contains("empty"), "{err}");
+    let err = fails(run(dir, &["range", "b", "a"]), 1);
+    assert!(err.contains("range end"), "{err}");
+    let help = ok(run(dir, &["txn", "--help"]));
+    assert!(help.contains("mod(\"k\") = \"0\""), "{help}");
+    let help = ok(run(dir, &["--help"]));
+    assert!(help.contains("base64"), "{help}");
+    assert!(help.contains("REVKV_DIR"), "{help}");
+}
+
+#[test]
+fn data_directory_defaults_to_env_then_default_revkv() {
+    let tmp = tempdir();
+    let out = cmd()
+        .args(["put", "k", "here"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(ok(out), "OK\n");
+    assert!(tmp.path().join("default.revkv").is_dir());
+
+    let env_dir = tmp.path().join("from-env");
+    let out = cmd()
+        .args(["put", "k", "env"])
+        .env("REVKV_DIR", &env_dir)
+        .current_dir(tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(ok(out), "OK\n");
+    // --dir wins over the environment.
+    let out = cmd()
+        .args(["get", "k", "--dir"])
+        .arg(tmp.path().join("default.revkv"))
+        .env("REVKV_DIR", &env_dir)
+        .output()
+        .expect("run");
+    assert_eq!(ok(out), "k\nhere\n");
+    assert_eq!(ok(run(&env_dir, &["get", "k"])), "k\nenv\n");
+}
+
+#[test]
+fn reads_of_a_missing_directory_fail_without_creating_it() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("nothing-here");
+    for args in [&["get", "k"][..], &["range", "k", "--prefix"], &["stats"]] {
+        let err = fails(run(&dir, args), 1);
+        assert!(err.contains("no revkv store"), "{err}");
+    }
+    assert!(!dir.exists());
+}
