@@ -1,10 +1,13 @@
 //! [`Db`]: open/close and every public entry point. Thin: reads go to the
 //! published [`State`], writes to the writer thread.
 
+use crate::compactor;
 use crate::error::{Error, Result};
+use crate::format::manifest::Manifest;
 use crate::options::Options;
 use crate::recovery::recover;
 use crate::state::State;
+use crate::storage::files::write_manifest;
 use crate::storage::lock::DirLock;
 use crate::txn::{
     check_range, check_txn, evaluate, Limits, Op, OpResponse, Overlay, Txn, TxnResponse,
@@ -29,6 +32,10 @@ pub(crate) struct Shared {
     state: RwLock<State>,
     poison: Mutex<Option<String>>,
     pub(crate) hub: Arc<Hub>,
+    /// The MANIFEST as last installed; every install goes through it.
+    manifest: Mutex<Manifest>,
+    /// Held while a compaction is scheduled, so two never interleave.
+    compaction: Mutex<()>,
 }
 
 impl Shared {
@@ -41,6 +48,38 @@ impl Shared {
     /// The published state, for the writer to publish into.
     pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Serializes compaction scheduling.
+    pub(crate) fn compaction_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.compaction.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the MANIFEST as last installed.
+    pub(crate) fn manifest(&self) -> Manifest {
+        self.manifest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes a fresh segment id (recorded in the next MANIFEST installed).
+    pub(crate) fn allocate_segment_id(&self) -> u64 {
+        let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        let id = m.next_segment_id;
+        m.next_segment_id += 1;
+        id
+    }
+
+    /// Changes the MANIFEST and installs it atomically; the in-memory copy
+    /// changes only if the install succeeded.
+    pub(crate) fn update_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
+        let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = m.clone();
+        change(&mut next);
+        write_manifest(&self.dir, &next)?;
+        *m = next;
+        Ok(())
     }
 
     /// Marks the store as failed for writes.
@@ -80,6 +119,7 @@ impl Shared {
 pub struct Db {
     shared: Arc<Shared>,
     tx: Sender<Request>,
+    compact_tx: Sender<compactor::Msg>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     lock: Mutex<Option<DirLock>>,
     closed: AtomicBool,
@@ -111,26 +151,35 @@ impl Db {
             state: RwLock::new(recovered.state),
             poison: Mutex::new(None),
             hub: Arc::new(hub),
+            manifest: Mutex::new(recovered.manifest),
+            compaction: Mutex::new(()),
         });
-        let writer = Writer::new(
-            Arc::clone(&shared),
-            rx,
-            recovered.manifest,
-            file,
-            recovered.active_len,
-        );
+        // An interrupted compaction is finished before the store is served.
+        compactor::rewrite_pending(&shared)?;
+        let writer = Writer::new(Arc::clone(&shared), rx, file, recovered.active_len);
+        let (compact_tx, compact_rx) = bounded(64);
         let mut threads = Vec::new();
-        let spawned = spawn("revkv-writer", move || writer.run(), &mut threads).and_then(|()| {
-            let catch_up = Arc::clone(&shared);
-            spawn(
-                "revkv-watch",
-                move || run_catch_up(catch_up, woken),
-                &mut threads,
-            )
-        });
+        let catch_up = Arc::clone(&shared);
+        let compaction = Arc::clone(&shared);
+        let spawned = spawn("revkv-writer", move || writer.run(), &mut threads)
+            .and_then(|()| {
+                spawn(
+                    "revkv-watch",
+                    move || run_catch_up(catch_up, woken),
+                    &mut threads,
+                )
+            })
+            .and_then(|()| {
+                spawn(
+                    "revkv-compactor",
+                    move || compactor::run(compaction, compact_rx),
+                    &mut threads,
+                )
+            });
         let db = Db {
             shared,
             tx,
+            compact_tx,
             threads: Mutex::new(threads),
             lock: Mutex::new(Some(lock)),
             closed: AtomicBool::new(false),
@@ -253,6 +302,30 @@ impl Db {
         self.shared.hub.request_progress(None);
     }
 
+    /// Compacts the history at `revision`: from the moment this returns,
+    /// reads and watches below it fail with [`Error::Compacted`]; at and
+    /// above it nothing changes. The space is reclaimed in the background
+    /// ([`Db::compact_physical`] waits for that). Fails if `revision` is at
+    /// or below the compaction point or above the current revision.
+    pub fn compact(&self, revision: u64) -> Result<()> {
+        self.check_open()?;
+        compactor::schedule(&self.shared, revision)?;
+        let _ = self.compact_tx.try_send(compactor::Msg::Wake);
+        Ok(())
+    }
+
+    /// Like [`Db::compact`], and returns only once the old segments have
+    /// been rewritten and removed.
+    pub fn compact_physical(&self, revision: u64) -> Result<()> {
+        self.check_open()?;
+        compactor::schedule(&self.shared, revision)?;
+        let (reply, done) = bounded(1);
+        self.compact_tx
+            .send(compactor::Msg::Wait(reply))
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
     /// The current store revision.
     pub fn current_revision(&self) -> u64 {
         self.shared.read_state().current
@@ -290,6 +363,7 @@ impl Db {
             return Ok(());
         }
         let _ = self.tx.send(Request::Shutdown);
+        let _ = self.compact_tx.send(compactor::Msg::Stop);
         self.shared.hub.close();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
         let mut panicked = false;

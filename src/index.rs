@@ -67,6 +67,38 @@ impl KeyIndex {
         })
     }
 
+    /// True when the index holds this exact write of `key`.
+    pub(crate) fn contains(&self, key: &[u8], main: u64, sub: u32) -> bool {
+        self.keys.get(key).is_some_and(|revs| {
+            revs.binary_search_by(|r| (r.main, r.sub).cmp(&(main, sub)))
+                .is_ok()
+        })
+    }
+
+    /// Forgets every write that no read at or above `at` can see: for each
+    /// key, everything older than its newest write at or below `at`, and that
+    /// write too when it is a tombstone below `at` (the tombstone goes
+    /// together with every older version, so a deleted key never comes
+    /// back). A tombstone exactly at `at` stays: a watch from `at` delivers it.
+    pub(crate) fn compact(&mut self, at: u64) {
+        let mut removed = 0;
+        self.keys.retain(|_, revs| {
+            let n = revs.partition_point(|r| r.main <= at);
+            let Some(newest) = n.checked_sub(1).map(|i| revs[i]) else {
+                return true;
+            };
+            let drop = if newest.tombstone && newest.main < at {
+                n
+            } else {
+                n - 1
+            };
+            revs.drain(..drop);
+            removed += drop;
+            !revs.is_empty()
+        });
+        self.revisions -= removed;
+    }
+
     /// Number of keys indexed (deleted ones included).
     pub(crate) fn key_count(&self) -> usize {
         self.keys.len()
@@ -117,6 +149,38 @@ mod tests {
         assert_eq!(idx.latest(b"a", 7), Some(del(6)));
         assert_eq!(idx.visible(b"a", 100), Some(put(8)));
         assert_eq!(idx.revision_count(), 4);
+    }
+
+    #[test]
+    fn compaction_keeps_what_reads_at_or_above_need() {
+        let mut idx = KeyIndex::default();
+        for r in [put(1), put(3), del(5)] {
+            idx.push(b"gone", r);
+        }
+        for r in [put(2), put(4), put(9)] {
+            idx.push(b"live", r);
+        }
+        for r in [put(1), del(6)] {
+            idx.push(b"at", r);
+        }
+        idx.compact(6);
+        assert_eq!(
+            idx.latest(b"gone", 100),
+            None,
+            "tombstone below goes with every older put"
+        );
+        assert!(!idx.contains(b"gone", 1, 0));
+        assert_eq!(idx.visible(b"live", 6), Some(put(4)));
+        assert!(!idx.contains(b"live", 2, 0));
+        assert!(idx.contains(b"live", 9, 0));
+        assert_eq!(
+            idx.latest(b"at", 6),
+            Some(del(6)),
+            "tombstone at the point stays"
+        );
+        assert!(!idx.contains(b"at", 1, 0));
+        assert_eq!(idx.revision_count(), 3);
+        assert_eq!(idx.key_count(), 2);
     }
 
     #[test]

@@ -29,8 +29,11 @@
 //! # }
 //! ```
 
+mod compactor;
 mod db;
 mod error;
+#[doc(hidden)]
+pub mod failpoint;
 pub mod format;
 mod index;
 mod options;
@@ -44,7 +47,7 @@ mod writer;
 
 pub use db::Db;
 pub use error::{Error, Result};
-pub use options::{Compression, Options, SyncPolicy};
+pub use options::{AutoCompaction, Compression, Options, SyncPolicy};
 pub use txn::{Compare, CompareOp, CompareTarget, Op, OpResponse, Txn, TxnResponse};
 pub use types::{
     prefix_end, DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,

@@ -31,6 +31,19 @@ pub enum Compression {
     },
 }
 
+/// Automatic compaction, like etcd's `--auto-compaction-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCompaction {
+    /// Never compact on its own (the default).
+    Off,
+    /// Keep the last `n` revisions: compact at `current - n` (checked every second).
+    Revisions(u64),
+    /// Keep the history of the last `period`: compact at the revision that
+    /// was current `period` ago (checked every tenth of the period, at most
+    /// every second).
+    Period(Duration),
+}
+
 /// Options for [`Db::open`](crate::Db::open). Build with the methods below,
 /// starting from [`Options::default`].
 #[derive(Debug, Clone)]
@@ -42,6 +55,7 @@ pub struct Options {
     pub(crate) max_value_size: usize,
     pub(crate) max_group_requests: usize,
     pub(crate) create_if_missing: bool,
+    pub(crate) auto_compaction: AutoCompaction,
 }
 
 impl Default for Options {
@@ -57,6 +71,7 @@ impl Default for Options {
             max_value_size: 3 << 19, // 1.5 MiB, etcd's default request limit
             max_group_requests: 1024,
             create_if_missing: true,
+            auto_compaction: AutoCompaction::Off,
         }
     }
 }
@@ -109,6 +124,12 @@ impl Options {
     /// opening a directory without a store is an error.
     pub fn create_if_missing(mut self, create: bool) -> Options {
         self.create_if_missing = create;
+        self
+    }
+
+    /// Sets automatic compaction.
+    pub fn auto_compaction(mut self, mode: AutoCompaction) -> Options {
+        self.auto_compaction = mode;
         self
     }
 

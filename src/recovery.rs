@@ -60,6 +60,9 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> 
     }
     let (active, active_len) = recover_active(dir, active_id, &mut scan)?;
     let current = scan.last_rev.max(manifest.compact_scheduled);
+    if manifest.compact_scheduled > 0 {
+        scan.keys.compact(manifest.compact_scheduled);
+    }
     let state = State {
         keys: scan.keys,
         revs: RevIndex::new(sealed, active),

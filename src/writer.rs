@@ -8,12 +8,10 @@ use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::format::frame::{encode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
-use crate::format::manifest::Manifest;
 use crate::format::record::{encode_txn, RecordOp};
 use crate::format::MAX_PAYLOAD;
 use crate::index::KeyRev;
 use crate::options::{Compression, SyncPolicy};
-use crate::storage::files::write_manifest;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
 use crate::txn::{evaluate, Overlay, Txn, TxnResponse};
 use crate::types::{Event, EventKind};
@@ -48,7 +46,6 @@ struct Staged {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     rx: Receiver<Request>,
-    manifest: Manifest,
     file: Arc<File>,
     /// Bytes of the active segment written so far.
     active_len: u64,
@@ -63,14 +60,12 @@ impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
         rx: Receiver<Request>,
-        manifest: Manifest,
         file: Arc<File>,
         active_len: u64,
     ) -> Writer {
         Writer {
             shared,
             rx,
-            manifest,
             file,
             active_len,
             dirty: false,
@@ -293,13 +288,11 @@ impl Writer {
             (state.revs.active.id, state.revs.active.entries.clone())
         };
         write_index(&dir, id, &entries)?;
-        let next_id = self.manifest.next_segment_id;
+        crate::failpoint::hit("roll.index_written");
+        let next_id = self.shared.allocate_segment_id();
         let next = ActiveSegment::create(&dir, next_id)?;
-        let mut manifest = self.manifest.clone();
-        manifest.segments.push(next_id);
-        manifest.next_segment_id = next_id + 1;
-        write_manifest(&dir, &manifest)?;
-        self.manifest = manifest;
+        crate::failpoint::hit("roll.segment_created");
+        self.shared.update_manifest(|m| m.segments.push(next_id))?;
         let sealed = Arc::new(SealedSegment::open(&dir, id)?);
         self.file = Arc::clone(&next.file);
         self.active_len = FIRST_FRAME_OFFSET;

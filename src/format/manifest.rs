@@ -8,7 +8,9 @@
 //! +16  u64      next segment id (ids are never reused)
 //! +24  u64      compaction revision scheduled (0 = none)
 //! +32  u64      compaction revision finished (0 = none)
-//! +40  N x u64  segment ids, oldest first; the last is the active segment
+//! +40  N x u64  segment ids in log order (revisions increase along the
+//!               list); the last is the active segment. Ids are unique but
+//!               need not increase: compaction output gets fresh ids.
 //! then u32      CRC32 of every byte before it
 //! ```
 
@@ -22,7 +24,7 @@ const MAX_SEGMENTS: usize = 1 << 24;
 /// The decoded MANIFEST.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Manifest {
-    /// Live segment ids, oldest first; the last one is the active segment.
+    /// Live segment ids in log order; the last one is the active segment.
     pub segments: Vec<u64>,
     /// The id the next new segment gets.
     pub next_segment_id: u64,
@@ -49,8 +51,8 @@ pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
     out
 }
 
-/// Decodes a MANIFEST, checking its checksum and that segment ids strictly
-/// increase and stay below the next id.
+/// Decodes a MANIFEST, checking its checksum and that segment ids are
+/// unique and below the next id.
 pub fn decode_manifest(buf: &[u8]) -> Result<Manifest, DecodeError> {
     let mut r = Reader::new(buf);
     check_magic_version(&mut r, MAGIC)?;
@@ -76,10 +78,12 @@ pub fn decode_manifest(buf: &[u8]) -> Result<Manifest, DecodeError> {
     if crc32fast::hash(&buf[..body_len]) != crc {
         return Err(DecodeError::invalid(body_len, "manifest checksum mismatch"));
     }
-    if segments.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(DecodeError::invalid(FIXED_LEN, "segment ids out of order"));
+    let mut sorted = segments.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(DecodeError::invalid(FIXED_LEN, "segment listed twice"));
     }
-    if segments.last().is_some_and(|&last| last >= next_segment_id) {
+    if sorted.last().is_some_and(|&last| last >= next_segment_id) {
         return Err(DecodeError::invalid(
             16,
             "segment id at or above the next id",
@@ -125,6 +129,28 @@ mod tests {
             version_of_future(&buf),
             Err(DecodeError::Version { found: 2 })
         );
+    }
+
+    #[test]
+    fn ids_follow_log_order_but_must_be_unique() {
+        let m = Manifest {
+            segments: vec![7, 2, 9],
+            next_segment_id: 10,
+            ..Manifest::default()
+        };
+        assert_eq!(decode_manifest(&encode_manifest(&m)), Ok(m));
+        let twice = Manifest {
+            segments: vec![2, 2],
+            next_segment_id: 10,
+            ..Manifest::default()
+        };
+        assert!(decode_manifest(&encode_manifest(&twice)).is_err());
+        let above = Manifest {
+            segments: vec![3, 10],
+            next_segment_id: 10,
+            ..Manifest::default()
+        };
+        assert!(decode_manifest(&encode_manifest(&above)).is_err());
     }
 
     fn version_of_future(buf: &[u8]) -> Result<Manifest, DecodeError> {

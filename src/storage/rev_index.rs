@@ -49,6 +49,22 @@ impl RevIndex {
         self.active = next;
     }
 
+    /// The sealed segments, oldest first.
+    pub(crate) fn sealed(&self) -> &[Arc<SealedSegment>] {
+        &self.sealed
+    }
+
+    /// Replaces the first `n` sealed segments with `with` (compaction output
+    /// holding the same revisions, minus what compaction dropped).
+    pub(crate) fn replace_oldest(&mut self, n: usize, with: Vec<Arc<SealedSegment>>) {
+        let rest: Vec<_> = self.sealed.drain(n.min(self.sealed.len())..).collect();
+        self.sealed.clear();
+        self.sealed_last.clear();
+        for seg in with.into_iter().chain(rest) {
+            self.push_sealed(seg);
+        }
+    }
+
     /// Records a newly appended transaction frame of the active segment.
     pub(crate) fn push_active(&mut self, e: IdxEntry) {
         self.active.entries.push(e);

@@ -24,6 +24,7 @@ pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
 /// A sealed (immutable) segment and its revision index.
 #[derive(Debug)]
 pub(crate) struct SealedSegment {
+    pub(crate) id: u64,
     pub(crate) path: PathBuf,
     data: Mmap,
     idx_path: PathBuf,
@@ -50,6 +51,7 @@ impl SealedSegment {
             ));
         }
         let mut seg = SealedSegment {
+            id,
             path,
             data,
             idx_path,
@@ -63,6 +65,11 @@ impl SealedSegment {
             seg.last_rev = seg.entry(count - 1)?.revision;
         }
         Ok(seg)
+    }
+
+    /// The segment's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
     }
 
     /// Number of transaction frames.

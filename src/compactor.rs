@@ -1,0 +1,315 @@
+//! Compaction: scheduling (persist "scheduled C", then refuse reads below C
+//! and forget unreachable writes in the key index) and the background
+//! rewrite (copy the records to keep from the oldest sealed segments into new
+//! segments, make them durable, install a MANIFEST that swaps them in and
+//! records "finished C", then delete the old files).
+//!
+//! Keep rule: every record at or above C; below C only the newest write of
+//! each key at or below C, and not even that when it is a tombstone below C
+//! (it goes together with every older version, so a deleted key never comes
+//! back). The key index applies the rule first; the rewrite then keeps
+//! exactly the writes the key index still holds, so disk and memory agree.
+
+use crate::db::Shared;
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::format::frame::{decode_frame, encode_frame, FrameKind};
+use crate::format::idx::IdxEntry;
+use crate::format::record::{decode_txn, encode_txn, RecordOp};
+use crate::format::segment::SEGMENT_HEADER_LEN;
+use crate::options::{AutoCompaction, Compression};
+use crate::storage::files::{decode_error, idx_path, sync_dir};
+use crate::storage::segment::{write_index, ActiveSegment, SealedSegment};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::VecDeque;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the compactor thread is told.
+pub(crate) enum Msg {
+    /// A compaction was scheduled.
+    Wake,
+    /// Reply once every scheduled compaction has been rewritten.
+    Wait(Sender<Result<()>>),
+    /// Stop.
+    Stop,
+}
+
+/// Schedules compaction at `rev`: persists it, then applies it to reads and
+/// to the key index. From its return, reads below `rev` fail.
+pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
+    let _one_at_a_time = shared.compaction_lock();
+    {
+        let state = shared.read_state();
+        if rev <= state.compacted {
+            return Err(Error::Compacted {
+                compact_revision: state.compacted,
+            });
+        }
+        if rev > state.current {
+            return Err(Error::FutureRevision {
+                requested: rev,
+                current: state.current,
+            });
+        }
+    }
+    shared.update_manifest(|m| m.compact_scheduled = rev)?;
+    failpoint::hit("compact.scheduled");
+    let mut state = shared.write_state();
+    state.compacted = rev;
+    state.keys.compact(rev);
+    Ok(())
+}
+
+/// The compactor thread's body.
+pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>) {
+    let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+    let tick = match shared.options.auto_compaction {
+        AutoCompaction::Off => Duration::from_secs(3600),
+        AutoCompaction::Revisions(_) => Duration::from_secs(1),
+        AutoCompaction::Period(p) => {
+            (p / 10).clamp(Duration::from_millis(10), Duration::from_secs(1))
+        }
+    };
+    let mut waiters = Vec::new();
+    loop {
+        match rx.recv_timeout(tick) {
+            Ok(Msg::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            Ok(Msg::Wait(reply)) => waiters.push(reply),
+            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        auto_schedule(&shared, &mut samples);
+        let result = rewrite_pending(&shared);
+        for w in waiters.drain(..) {
+            let copy = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(Error::io(
+                    "compaction",
+                    std::io::Error::other(e.to_string()),
+                )),
+            };
+            let _ = w.send(copy);
+        }
+    }
+}
+
+fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(Instant, u64)>) {
+    let (current, compacted) = {
+        let s = shared.read_state();
+        (s.current, s.compacted)
+    };
+    let target = match shared.options.auto_compaction {
+        AutoCompaction::Off => return,
+        AutoCompaction::Revisions(keep) => current.saturating_sub(keep),
+        AutoCompaction::Period(period) => {
+            let now = Instant::now();
+            samples.push_back((now, current));
+            let mut target = 0;
+            while let Some(&(at, rev)) = samples.front() {
+                if now.duration_since(at) < period {
+                    break;
+                }
+                target = rev;
+                samples.pop_front();
+            }
+            target
+        }
+    };
+    if target > compacted {
+        // A failure leaves the old files in force; it is tried again next tick.
+        let _ = schedule(shared, target);
+    }
+}
+
+/// Rewrites segments if a scheduled compaction is not yet finished.
+pub(crate) fn rewrite_pending(shared: &Shared) -> Result<()> {
+    let target = shared.manifest().compact_scheduled;
+    if target > shared.manifest().compact_finished {
+        rewrite(shared, target)?;
+    }
+    Ok(())
+}
+
+/// True when some write in `seg` is no longer in the key index.
+fn has_garbage(shared: &Shared, seg: &SealedSegment) -> Result<bool> {
+    let mut found = false;
+    for_each_frame(seg, |_, kind, payload| {
+        if kind == FrameKind::Txn {
+            let (rev, ops) = decode_txn(payload).map_err(|e| decode_error(&seg.path, 0, e))?;
+            let state = shared.read_state();
+            found = ops
+                .iter()
+                .any(|op| !state.keys.contains(op.key, rev, op.sub));
+        }
+        Ok(!found)
+    })?;
+    Ok(found)
+}
+
+/// Calls `f(stored frame bytes, kind, decompressed payload)` for each frame.
+fn for_each_frame(
+    seg: &SealedSegment,
+    mut f: impl FnMut(&[u8], FrameKind, &[u8]) -> Result<bool>,
+) -> Result<()> {
+    let bytes = seg.bytes();
+    let mut pos = SEGMENT_HEADER_LEN;
+    while pos < bytes.len() {
+        let at = |e| decode_error(&seg.path, pos as u64, e);
+        let (frame, len) = decode_frame(&bytes[pos..]).map_err(at)?;
+        let payload = frame.payload().map_err(at)?;
+        if !f(&bytes[pos..pos + len], frame.kind, &payload)? {
+            break;
+        }
+        pos += len;
+    }
+    Ok(())
+}
+
+/// New segment files being written by a rewrite.
+struct Output<'a> {
+    shared: &'a Shared,
+    current: Option<(ActiveSegment, u64, Vec<u8>)>,
+    done: Vec<u64>,
+}
+
+impl Output<'_> {
+    fn append(&mut self, frame: &[u8], revision: Option<u64>) -> Result<()> {
+        if self.current.is_none() {
+            let id = self.shared.allocate_segment_id();
+            let seg = ActiveSegment::create(&self.shared.dir, id)?;
+            self.current = Some((seg, SEGMENT_HEADER_LEN as u64, Vec::new()));
+        }
+        let Some((seg, len, buf)) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if let Some(revision) = revision {
+            seg.entries.push(IdxEntry {
+                revision,
+                offset: *len + buf.len() as u64,
+                len: frame.len() as u32,
+            });
+        }
+        buf.extend_from_slice(frame);
+        if buf.len() >= 1 << 20 {
+            flush(seg, len, buf)?;
+            failpoint::hit("compact.mid_segment");
+        }
+        if *len + buf.len() as u64 >= self.shared.options.segment_size {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// Makes the current output segment durable with its index.
+    fn seal(&mut self) -> Result<()> {
+        if let Some((seg, mut len, mut buf)) = self.current.take() {
+            flush(&seg, &mut len, &mut buf)?;
+            failpoint::hit("compact.segment_written");
+            seg.file
+                .sync_data()
+                .map_err(|e| Error::io(format!("fsync {}", seg.path.display()), e))?;
+            write_index(&self.shared.dir, seg.id, &seg.entries)?;
+            self.done.push(seg.id);
+        }
+        Ok(())
+    }
+}
+
+fn flush(seg: &ActiveSegment, len: &mut u64, buf: &mut Vec<u8>) -> Result<()> {
+    seg.file
+        .write_all_at(buf, *len)
+        .map_err(|e| Error::io(format!("write {}", seg.path.display()), e))?;
+    *len += buf.len() as u64;
+    buf.clear();
+    Ok(())
+}
+
+/// Rewrites the oldest sealed segments for compaction at `target`.
+fn rewrite(shared: &Shared, target: u64) -> Result<()> {
+    let sealed: Vec<Arc<SealedSegment>> = shared.read_state().revs.sealed().to_vec();
+    // Candidates: the sealed segments that may hold writes below the target.
+    let candidates: Vec<&Arc<SealedSegment>> = sealed
+        .iter()
+        .take_while(|s| s.revisions().is_none_or(|(first, _)| first < target))
+        .collect();
+    // Rewrite the prefix up to the last one holding garbage. Always a prefix:
+    // a dropped tombstone's older versions lie in earlier segments.
+    let mut n = 0;
+    for (i, seg) in candidates.iter().enumerate() {
+        if has_garbage(shared, seg)? {
+            n = i + 1;
+        }
+    }
+    let picked = &sealed[..n];
+    let mut out = Output {
+        shared,
+        current: None,
+        done: Vec::new(),
+    };
+    let level = match shared.options.compression {
+        Compression::Zstd { threshold, level } => Some((threshold, level)),
+        Compression::None => None,
+    };
+    let mut payload_buf = Vec::new();
+    let mut frame_buf = Vec::new();
+    for seg in picked {
+        for_each_frame(seg, |stored, kind, payload| {
+            if kind != FrameKind::Txn {
+                out.append(stored, None)?;
+                return Ok(true);
+            }
+            let (rev, ops) = decode_txn(payload).map_err(|e| decode_error(&seg.path, 0, e))?;
+            let kept: Vec<RecordOp<'_>> = {
+                let state = shared.read_state();
+                ops.iter()
+                    .filter(|op| state.keys.contains(op.key, rev, op.sub))
+                    .copied()
+                    .collect()
+            };
+            if kept.len() == ops.len() {
+                out.append(stored, Some(rev))?;
+            } else if !kept.is_empty() {
+                payload_buf.clear();
+                encode_txn(rev, &kept, &mut payload_buf);
+                frame_buf.clear();
+                let zstd =
+                    level.and_then(|(threshold, l)| (payload_buf.len() >= threshold).then_some(l));
+                encode_frame(FrameKind::Txn, &payload_buf, zstd, &mut frame_buf);
+                out.append(&frame_buf, Some(rev))?;
+            }
+            Ok(true)
+        })?;
+    }
+    out.seal()?;
+    sync_dir(&shared.dir)?;
+    failpoint::hit("compact.synced");
+    let new_ids = out.done;
+    let old_ids: Vec<u64> = picked.iter().map(|s| s.id).collect();
+    failpoint::hit("compact.before_manifest");
+    shared.update_manifest(|m| {
+        m.segments.retain(|id| !old_ids.contains(id));
+        m.segments.splice(0..0, new_ids.iter().copied());
+        m.compact_finished = m.compact_finished.max(target);
+    })?;
+    failpoint::hit("compact.after_manifest");
+    let mut opened = Vec::with_capacity(new_ids.len());
+    for &id in &new_ids {
+        opened.push(Arc::new(SealedSegment::open(&shared.dir, id)?));
+    }
+    shared
+        .write_state()
+        .revs
+        .replace_oldest(old_ids.len(), opened);
+    failpoint::hit("compact.before_remove");
+    for seg in picked {
+        for path in [seg.path.clone(), idx_path(&shared.dir, seg.id)] {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("remove {}", path.display()), e))?;
+        }
+    }
+    if !picked.is_empty() {
+        sync_dir(&shared.dir)?;
+    }
+    Ok(())
+}
