@@ -16,7 +16,10 @@ Data directory:
 
 Output:
   Plain output is etcdctl's: get/range print each key on one line and its value
-  on the next (raw bytes); put prints OK; del prints the number of keys deleted.
+  on the next (raw bytes; nothing for no key), only the keys with --keys-only,
+  only the count with --count-only; put prints OK (then the previous key and
+  value with --prev-kv); del prints the number of keys deleted (then the
+  deleted keys and values with --prev-kv); stats prints `name: value` lines.
   --json prints one JSON object on one line with etcd's field names. Keys and
   values in JSON are base64 (standard alphabet, padded), as with
   `etcdctl -w json`; revisions, versions, counts and leases are numbers. Every

@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Quiet) => ExitCode::SUCCESS,
         Err(Report(failure)) => {
-            eprintln!("Error: {}", failure.message);
+            // Not eprintln!, which panics when stderr is a closed pipe.
+            let _ = writeln!(io::stderr(), "Error: {}", failure.message);
             ExitCode::from(u8::try_from(failure.code).unwrap_or(1))
         }
     }
@@ -107,7 +108,10 @@ fn open(dir: &Path, create: bool) -> Result<Db, Failure> {
 fn read_stdin(what: &str) -> Result<Vec<u8>, Failure> {
     let mut stdin = io::stdin().lock();
     if stdin.is_terminal() {
-        eprintln!("reading {what} from standard input; end it with Ctrl-D");
+        let _ = writeln!(
+            io::stderr(),
+            "reading {what} from standard input; end it with Ctrl-D"
+        );
     }
     let mut buf = Vec::new();
     stdin
