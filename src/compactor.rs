@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::format::frame::{decode_frame, encode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
+use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
 use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::options::{AutoCompaction, Compression};
@@ -147,6 +148,31 @@ fn has_garbage(shared: &Shared, seg: &SealedSegment) -> Result<bool> {
     Ok(found)
 }
 
+/// Lease frames to keep: the grant of a live lease, and the keep-alive that
+/// set its current deadline. Older keep-alives are superseded by a later
+/// frame, and every frame of a revoked lease goes (its grant lies in this or
+/// an earlier segment, which the rewrite covers as well).
+fn keep_lease_frame(
+    shared: &Shared,
+    seg: &SealedSegment,
+    kind: FrameKind,
+    payload: &[u8],
+) -> Result<bool> {
+    let Some(lease_kind) = kind.lease_kind() else {
+        return Ok(true);
+    };
+    let rec = decode_lease(lease_kind, payload).map_err(|e| decode_error(&seg.path, 0, e))?;
+    let table = shared.lock_leases();
+    let live = table.leases.get(&rec.id());
+    Ok(match rec {
+        LeaseRecord::Grant { .. } => live.is_some(),
+        LeaseRecord::KeepAlive { deadline_ms, .. } => {
+            live.is_some_and(|l| l.deadline_ms == deadline_ms)
+        }
+        LeaseRecord::Revoke { .. } => false,
+    })
+}
+
 /// Calls `f(stored frame bytes, kind, decompressed payload)` for each frame.
 fn for_each_frame(
     seg: &SealedSegment,
@@ -256,7 +282,9 @@ fn rewrite(shared: &Shared, target: u64) -> Result<()> {
     for seg in picked {
         for_each_frame(seg, |stored, kind, payload| {
             if kind != FrameKind::Txn {
-                out.append(stored, None)?;
+                if keep_lease_frame(shared, seg, kind, payload)? {
+                    out.append(stored, None)?;
+                }
                 return Ok(true);
             }
             let (rev, ops) = decode_txn(payload).map_err(|e| decode_error(&seg.path, 0, e))?;

@@ -4,6 +4,7 @@
 use crate::compactor;
 use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
+use crate::lease::{remaining_secs, run_expiry, LeaseGrantResponse, LeaseTable, LeaseTimeToLive};
 use crate::options::Options;
 use crate::recovery::recover;
 use crate::state::State;
@@ -17,7 +18,7 @@ use crate::types::{
     Stats,
 };
 use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
-use crate::writer::{Request, Writer};
+use crate::writer::{LeaseOp, LeaseReply, Request, Writer};
 use crossbeam_channel::{bounded, Sender};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     manifest: Mutex<Manifest>,
     /// Held while a compaction is scheduled, so two never interleave.
     compaction: Mutex<()>,
+    /// Live leases; changed by the writer after each commit.
+    leases: Mutex<LeaseTable>,
 }
 
 impl Shared {
@@ -48,6 +51,11 @@ impl Shared {
     /// The published state, for the writer to publish into.
     pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The lease table.
+    pub(crate) fn lock_leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Serializes compaction scheduling.
@@ -120,6 +128,7 @@ pub struct Db {
     shared: Arc<Shared>,
     tx: Sender<Request>,
     compact_tx: Sender<compactor::Msg>,
+    expiry_stop: Sender<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     lock: Mutex<Option<DirLock>>,
     closed: AtomicBool,
@@ -153,14 +162,18 @@ impl Db {
             hub: Arc::new(hub),
             manifest: Mutex::new(recovered.manifest),
             compaction: Mutex::new(()),
+            leases: Mutex::new(recovered.leases),
         });
         // An interrupted compaction is finished before the store is served.
         compactor::rewrite_pending(&shared)?;
         let writer = Writer::new(Arc::clone(&shared), rx, file, recovered.active_len);
         let (compact_tx, compact_rx) = bounded(64);
+        let (expiry_stop, expiry_stopped) = bounded(1);
         let mut threads = Vec::new();
         let catch_up = Arc::clone(&shared);
         let compaction = Arc::clone(&shared);
+        let expiry = Arc::clone(&shared);
+        let expiry_tx = tx.clone();
         let spawned = spawn("revkv-writer", move || writer.run(), &mut threads)
             .and_then(|()| {
                 spawn(
@@ -175,11 +188,19 @@ impl Db {
                     move || compactor::run(compaction, compact_rx),
                     &mut threads,
                 )
+            })
+            .and_then(|()| {
+                spawn(
+                    "revkv-lease-expiry",
+                    move || run_expiry(expiry, expiry_tx, expiry_stopped),
+                    &mut threads,
+                )
             });
         let db = Db {
             shared,
             tx,
             compact_tx,
+            expiry_stop,
             threads: Mutex::new(threads),
             lock: Mutex::new(Some(lock)),
             closed: AtomicBool::new(false),
@@ -326,6 +347,89 @@ impl Db {
         done.recv().map_err(|_| Error::Closed)?
     }
 
+    fn lease_op(&self, op: LeaseOp) -> Result<LeaseReply> {
+        self.check_open()?;
+        if let Some(cause) = self.shared.poisoned() {
+            return Err(Error::Poisoned { cause });
+        }
+        let (reply, answer) = bounded(1);
+        self.tx
+            .send(Request::Lease { op, reply })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Grants a lease of `ttl` seconds with an id the store picks. The lease
+    /// is durable (under the sync policy) when this returns.
+    pub fn lease_grant(&self, ttl: i64) -> Result<LeaseGrantResponse> {
+        self.lease_grant_with_id(0, ttl)
+    }
+
+    /// Grants a lease with a chosen positive id (0 = let the store pick);
+    /// [`Error::LeaseExists`] if that id is live.
+    pub fn lease_grant_with_id(&self, id: i64, ttl: i64) -> Result<LeaseGrantResponse> {
+        if id < 0 {
+            return Err(Error::InvalidArgument(format!("lease id {id} is negative")));
+        }
+        match self.lease_op(LeaseOp::Grant { id, ttl })? {
+            LeaseReply::Granted { id, ttl } => Ok(LeaseGrantResponse { id, ttl }),
+            other => Err(Error::InvalidArgument(format!(
+                "unexpected lease reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Revokes a lease: deletes every key attached to it in one revision
+    /// (returned; the current revision when it had no keys), then forgets it.
+    pub fn lease_revoke(&self, id: i64) -> Result<u64> {
+        match self.lease_op(LeaseOp::Revoke {
+            id,
+            only_if_expired: false,
+        })? {
+            LeaseReply::Revoked { revision } => Ok(revision),
+            other => Err(Error::InvalidArgument(format!(
+                "unexpected lease reply {other:?}"
+            ))),
+        }
+    }
+
+    /// Renews a lease to its full TTL from now; returns that TTL. An expired
+    /// lease is not found.
+    pub fn lease_keep_alive(&self, id: i64) -> Result<i64> {
+        match self.lease_op(LeaseOp::KeepAlive { id })? {
+            LeaseReply::KeptAlive { ttl } => Ok(ttl),
+            other => Err(Error::InvalidArgument(format!(
+                "unexpected lease reply {other:?}"
+            ))),
+        }
+    }
+
+    /// A lease's granted and remaining TTL, and its keys when asked for.
+    pub fn lease_time_to_live(&self, id: i64, with_keys: bool) -> Result<LeaseTimeToLive> {
+        self.check_open()?;
+        let now = self.shared.options.clock.now_ms();
+        let table = self.shared.lock_leases();
+        let lease = table.leases.get(&id).ok_or(Error::LeaseNotFound { id })?;
+        Ok(LeaseTimeToLive {
+            id,
+            ttl: remaining_secs(lease.deadline_ms, now),
+            granted_ttl: lease.ttl,
+            keys: if with_keys {
+                lease.keys.iter().cloned().collect()
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// The ids of every live lease, in increasing order.
+    pub fn leases(&self) -> Result<Vec<i64>> {
+        self.check_open()?;
+        let mut ids: Vec<i64> = self.shared.lock_leases().leases.keys().copied().collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The current store revision.
     pub fn current_revision(&self) -> u64 {
         self.shared.read_state().current
@@ -362,6 +466,7 @@ impl Db {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let _ = self.expiry_stop.try_send(());
         let _ = self.tx.send(Request::Shutdown);
         let _ = self.compact_tx.send(compactor::Msg::Stop);
         self.shared.hub.close();

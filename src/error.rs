@@ -95,6 +95,11 @@ pub enum Error {
         /// The lease id.
         id: i64,
     },
+    /// A lease with this id already exists.
+    LeaseExists {
+        /// The lease id.
+        id: i64,
+    },
     /// An argument outside what the call accepts.
     InvalidArgument(String),
     /// An earlier write or fsync failed; the Db accepts no more writes (reads
@@ -188,6 +193,7 @@ impl fmt::Display for Error {
                 String::from_utf8_lossy(key)
             ),
             Error::LeaseNotFound { id } => write!(f, "requested lease not found: {id}"),
+            Error::LeaseExists { id } => write!(f, "lease already exists: {id}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::Poisoned { cause } => write!(
                 f,

@@ -36,6 +36,7 @@ mod error;
 pub mod failpoint;
 pub mod format;
 mod index;
+mod lease;
 mod options;
 mod recovery;
 mod state;
@@ -47,6 +48,7 @@ mod writer;
 
 pub use db::Db;
 pub use error::{Error, Result};
+pub use lease::{Clock, LeaseGrantResponse, LeaseTimeToLive, ManualClock, SystemClock};
 pub use options::{AutoCompaction, Compression, Options, SyncPolicy};
 pub use txn::{Compare, CompareOp, CompareTarget, Op, OpResponse, Txn, TxnResponse};
 pub use types::{

@@ -1,5 +1,7 @@
 //! Options for opening a [`Db`](crate::Db): a builder with etcd-like defaults.
 
+use crate::lease::{Clock, SystemClock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// When the writer calls `fdatasync` on the active segment.
@@ -56,6 +58,7 @@ pub struct Options {
     pub(crate) max_group_requests: usize,
     pub(crate) create_if_missing: bool,
     pub(crate) auto_compaction: AutoCompaction,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl Default for Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             max_group_requests: 1024,
             create_if_missing: true,
             auto_compaction: AutoCompaction::Off,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -130,6 +134,13 @@ impl Options {
     /// Sets automatic compaction.
     pub fn auto_compaction(mut self, mode: AutoCompaction) -> Options {
         self.auto_compaction = mode;
+        self
+    }
+
+    /// Sets the clock lease deadlines are read from (the system clock by
+    /// default; [`ManualClock`](crate::ManualClock) for exact tests).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Options {
+        self.clock = clock;
         self
     }
 

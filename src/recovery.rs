@@ -6,16 +6,21 @@
 use crate::error::{Error, Result};
 use crate::format::frame::{decode_frame, FrameKind, FLAG_ZSTD, FRAME_HEADER_LEN};
 use crate::format::idx::IdxEntry;
+use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
 use crate::format::record::{decode_txn, OpKind};
 use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::index::{KeyIndex, KeyRev};
+use crate::lease::LeaseTable;
 use crate::state::State;
 use crate::storage::files::{
-    classify, decode_error, read_manifest, segment_path, sync_dir, write_manifest, FileKind,
+    classify, decode_error, frame_error, read_manifest, segment_path, sync_dir, write_manifest,
+    FileKind,
 };
 use crate::storage::rev_index::RevIndex;
 use crate::storage::segment::{map_file, write_index, ActiveSegment, SealedSegment};
+use crate::writer::apply_lease;
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,6 +28,7 @@ use std::sync::Arc;
 /// What recovery hands to `Db::open`.
 pub(crate) struct Recovered {
     pub(crate) state: State,
+    pub(crate) leases: LeaseTable,
     pub(crate) manifest: Manifest,
     pub(crate) active_len: u64,
 }
@@ -32,6 +38,9 @@ pub(crate) struct Recovered {
 struct Scan {
     keys: KeyIndex,
     last_rev: u64,
+    leases: LeaseTable,
+    /// The lease each key's newest write attached it to, when non-zero.
+    attached: HashMap<Vec<u8>, i64>,
 }
 
 pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> {
@@ -63,6 +72,10 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> 
     if manifest.compact_scheduled > 0 {
         scan.keys.compact(manifest.compact_scheduled);
     }
+    let mut leases = scan.leases;
+    for (key, lease) in &scan.attached {
+        leases.attach(key, 0, *lease);
+    }
     let state = State {
         keys: scan.keys,
         revs: RevIndex::new(sealed, active),
@@ -71,6 +84,7 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> 
     };
     Ok(Recovered {
         state,
+        leases,
         manifest,
         active_len,
     })
@@ -167,11 +181,14 @@ fn scan_segment(
                 if active && !valid_frame_after(bytes, pos + 1) {
                     return Ok((entries, pos as u64));
                 }
-                return Err(decode_error(path, pos as u64, e));
+                return Err(frame_error(path, pos as u64, e));
             }
         };
-        if frame.kind == FrameKind::Txn {
-            let at = |e| decode_error(path, pos as u64, e);
+        let at = |e| frame_error(path, pos as u64, e);
+        if let Some(kind) = frame.kind.lease_kind() {
+            let payload = frame.payload().map_err(at)?;
+            apply_lease(&mut scan.leases, &decode_lease(kind, &payload).map_err(at)?);
+        } else {
             let payload = frame.payload().map_err(at)?;
             let (rev, ops) = decode_txn(&payload).map_err(at)?;
             if rev <= scan.last_rev {
@@ -188,6 +205,11 @@ fn scan_segment(
                     tombstone: op.kind == OpKind::Delete,
                 };
                 scan.keys.push(op.key, key_rev);
+                if op.lease != 0 {
+                    scan.attached.insert(op.key.to_vec(), op.lease);
+                } else if !scan.attached.is_empty() {
+                    scan.attached.remove(op.key);
+                }
             }
             scan.last_rev = rev;
             entries.push(IdxEntry {

@@ -8,14 +8,18 @@ use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::format::frame::{encode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
+use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::{encode_txn, RecordOp};
 use crate::format::MAX_PAYLOAD;
 use crate::index::KeyRev;
+use crate::lease::LeaseTable;
 use crate::options::{Compression, SyncPolicy};
+use crate::state::State;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
-use crate::txn::{evaluate, Overlay, Txn, TxnResponse};
-use crate::types::{Event, EventKind};
+use crate::txn::{evaluate, Op, Overlay, Txn, TxnResponse};
+use crate::types::{DeleteRequest, Event, EventKind};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -28,19 +32,95 @@ pub(crate) enum Request {
         txn: Txn,
         reply: Sender<Result<TxnResponse>>,
     },
+    /// A lease grant, keep-alive or revoke.
+    Lease {
+        op: LeaseOp,
+        reply: Sender<Result<LeaseReply>>,
+    },
     /// Finish queued work, sync, and stop.
     Shutdown,
 }
 
-/// A transaction of the current group that will be appended.
+/// A lease operation for the writer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LeaseOp {
+    /// Grant a lease; id 0 lets the writer choose one.
+    Grant { id: i64, ttl: i64 },
+    /// Push the deadline out by the granted TTL.
+    KeepAlive { id: i64 },
+    /// Delete the attached keys in one revision, then drop the lease. With
+    /// `only_if_expired`, only if its deadline has passed (the expiry
+    /// thread's check, repeated here so a keep-alive in between wins).
+    Revoke { id: i64, only_if_expired: bool },
+}
+
+/// The writer's answer to a [`LeaseOp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeaseReply {
+    Granted {
+        id: i64,
+        ttl: i64,
+    },
+    KeptAlive {
+        ttl: i64,
+    },
+    /// Revoked; the revision that deleted its keys (or the current one).
+    Revoked {
+        revision: u64,
+    },
+    /// `only_if_expired` and the lease had been kept alive meanwhile.
+    NotExpired,
+}
+
+/// A reply held until the group is durable.
+enum Pending {
+    Txn(Sender<Result<TxnResponse>>, Result<TxnResponse>),
+    Lease(Sender<Result<LeaseReply>>, Result<LeaseReply>),
+}
+
+impl Pending {
+    /// Sends the result, or `Poisoned` when the group failed to commit.
+    fn send(self, failed: Option<&str>) {
+        let poisoned = |cause: &str| Error::Poisoned {
+            cause: cause.to_string(),
+        };
+        match self {
+            Pending::Txn(tx, r) => {
+                let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
+            }
+            Pending::Lease(tx, r) => {
+                let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
+            }
+        }
+    }
+}
+
+/// A frame of the current group that will be appended.
 struct Staged {
-    revision: u64,
     /// Offset and length of its frame inside the group buffer.
     frame_at: usize,
     frame_len: usize,
-    /// One event per write, in sub order: the key index entries and the
-    /// watchers' events both come from these.
-    events: Vec<Event>,
+    what: StagedKind,
+}
+
+enum StagedKind {
+    /// A transaction; one event per write, in sub order: the key index
+    /// entries and the watchers' events both come from these.
+    Txn {
+        revision: u64,
+        events: Vec<Event>,
+    },
+    Lease(LeaseRecord),
+}
+
+/// Everything a group has staged so far: frames, the newest state of the
+/// keys it wrote, and the leases it changed (`None` = revoked).
+#[derive(Default)]
+struct Group {
+    staged: Vec<Staged>,
+    overlay: Overlay,
+    leases: HashMap<i64, Option<(i64, u64)>>,
+    next_rev: u64,
 }
 
 pub(crate) struct Writer {
@@ -54,6 +134,8 @@ pub(crate) struct Writer {
     last_sync: Instant,
     group_buf: Vec<u8>,
     payload_buf: Vec<u8>,
+    /// State of the lease id generator.
+    id_seed: u64,
 }
 
 impl Writer {
@@ -72,6 +154,9 @@ impl Writer {
             last_sync: Instant::now(),
             group_buf: Vec::new(),
             payload_buf: Vec::new(),
+            id_seed: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x5EED, |d| d.as_nanos() as u64),
         }
     }
 
@@ -83,19 +168,19 @@ impl Writer {
             let Some(first) = self.next_request() else {
                 break;
             };
-            let mut stop = matches!(first, Request::Shutdown);
-            if let Request::Txn { txn, reply } = first {
-                group.push((txn, reply));
-                while group.len() < max {
-                    match self.rx.try_recv() {
-                        Ok(Request::Txn { txn, reply }) => group.push((txn, reply)),
-                        Ok(Request::Shutdown) => {
-                            stop = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    }
+            let mut stop = false;
+            let mut next = Some(first);
+            while let Some(req) = next.take() {
+                match req {
+                    Request::Shutdown => stop = true,
+                    other => group.push(other),
                 }
+                if stop || group.len() >= max {
+                    break;
+                }
+                next = self.rx.try_recv().ok();
+            }
+            if !group.is_empty() {
                 self.commit_group(&mut group);
             }
             if stop {
@@ -139,52 +224,193 @@ impl Writer {
         Ok(())
     }
 
-    fn commit_group(&mut self, group: &mut Vec<(Txn, Sender<Result<TxnResponse>>)>) {
-        let mut replies: Vec<(Sender<Result<TxnResponse>>, Result<TxnResponse>)> =
-            Vec::with_capacity(group.len());
-        let mut staged: Vec<Staged> = Vec::new();
+    fn commit_group(&mut self, requests: &mut Vec<Request>) {
         self.group_buf.clear();
         if let Some(cause) = self.shared.poisoned() {
-            for (_, reply) in group.drain(..) {
-                let _ = reply.send(Err(Error::Poisoned {
-                    cause: cause.clone(),
-                }));
+            for req in requests.drain(..) {
+                if let Some(p) = unanswered(req) {
+                    p.send(Some(&cause));
+                }
             }
             return;
         }
+        let mut replies: Vec<Pending> = Vec::with_capacity(requests.len());
+        let mut group = Group::default();
         {
             let shared = Arc::clone(&self.shared);
             let state = shared.read_state();
-            let mut overlay = Overlay::new();
-            let mut next_rev = state.current + 1;
-            let no_leases = |_: i64| false;
-            for (txn, reply) in group.drain(..) {
-                let result = evaluate(&state, &overlay, &txn, next_rev, &no_leases)
-                    .and_then(|ev| self.stage(next_rev, ev, &mut staged, &mut overlay));
-                if result.as_ref().is_ok_and(|r| r.revision == next_rev) {
-                    next_rev += 1;
+            group.next_rev = state.current + 1;
+            for req in requests.drain(..) {
+                match req {
+                    Request::Txn { txn, reply } => {
+                        let result = self.run_txn(&state, &mut group, &txn);
+                        replies.push(Pending::Txn(reply, result));
+                    }
+                    Request::Lease { op, reply } => {
+                        let result = self.run_lease(&state, &mut group, op);
+                        replies.push(Pending::Lease(reply, result));
+                    }
+                    Request::Shutdown => {}
                 }
-                replies.push((reply, result));
             }
         }
-        if let Err(e) = self.append_and_publish(staged) {
+        if let Err(e) = self.append_and_publish(group.staged) {
             self.shared.poison(&e);
             let cause = e.to_string();
-            for (reply, _) in replies {
-                let _ = reply.send(Err(Error::Poisoned {
-                    cause: cause.clone(),
-                }));
+            for p in replies {
+                p.send(Some(&cause));
             }
             return;
         }
-        for (reply, result) in replies {
-            let _ = reply.send(result);
+        for p in replies {
+            p.send(None);
         }
         if self.active_len >= self.shared.options.segment_size {
             if let Err(e) = self.roll() {
                 self.shared.poison(&e);
             }
         }
+    }
+
+    /// Whether lease `id` exists as the group sees it.
+    fn lease_alive(&self, group: &Group, id: i64) -> Option<(i64, u64)> {
+        match group.leases.get(&id) {
+            Some(l) => *l,
+            None => self
+                .shared
+                .lock_leases()
+                .leases
+                .get(&id)
+                .map(|l| (l.ttl, l.deadline_ms)),
+        }
+    }
+
+    /// Evaluates and stages one transaction.
+    fn run_txn(&mut self, state: &State, group: &mut Group, txn: &Txn) -> Result<TxnResponse> {
+        let rev = group.next_rev;
+        let ev = {
+            let exists = |id: i64| self.lease_alive(group, id).is_some();
+            evaluate(state, &group.overlay, txn, rev, &exists)?
+        };
+        self.stage(rev, ev, group)
+    }
+
+    /// Evaluates and stages one lease operation.
+    fn run_lease(&mut self, state: &State, group: &mut Group, op: LeaseOp) -> Result<LeaseReply> {
+        let now = self.shared.options.clock.now_ms();
+        match op {
+            LeaseOp::Grant { id, ttl } => {
+                if ttl <= 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "lease TTL {ttl} is not positive"
+                    )));
+                }
+                let id = if id == 0 {
+                    self.pick_lease_id(group)
+                } else if self.lease_alive(group, id).is_some() {
+                    return Err(Error::LeaseExists { id });
+                } else {
+                    id
+                };
+                let deadline_ms = now.saturating_add(ttl as u64 * 1000);
+                self.stage_lease(
+                    LeaseRecord::Grant {
+                        id,
+                        ttl,
+                        deadline_ms,
+                    },
+                    group,
+                );
+                group.leases.insert(id, Some((ttl, deadline_ms)));
+                Ok(LeaseReply::Granted { id, ttl })
+            }
+            LeaseOp::KeepAlive { id } => {
+                let (ttl, deadline) = self
+                    .lease_alive(group, id)
+                    .filter(|&(_, deadline)| deadline > now)
+                    .ok_or(Error::LeaseNotFound { id })?;
+                let deadline_ms = now.saturating_add(ttl as u64 * 1000).max(deadline);
+                self.stage_lease(LeaseRecord::KeepAlive { id, deadline_ms }, group);
+                group.leases.insert(id, Some((ttl, deadline_ms)));
+                Ok(LeaseReply::KeptAlive { ttl })
+            }
+            LeaseOp::Revoke {
+                id,
+                only_if_expired,
+            } => {
+                let (_, deadline) = self
+                    .lease_alive(group, id)
+                    .ok_or(Error::LeaseNotFound { id })?;
+                if only_if_expired && deadline > now {
+                    return Ok(LeaseReply::NotExpired);
+                }
+                let victims = self.attached_keys(group, id);
+                let txn = Txn::new().and_then(
+                    victims
+                        .into_iter()
+                        .map(|k| Op::Delete(DeleteRequest::key(k))),
+                );
+                let resp = self.run_txn(state, group, &txn)?;
+                self.stage_lease(LeaseRecord::Revoke { id }, group);
+                group.leases.insert(id, None);
+                Ok(LeaseReply::Revoked {
+                    revision: resp.revision,
+                })
+            }
+        }
+    }
+
+    /// Keys attached to lease `id` as the group sees them.
+    fn attached_keys(&self, group: &Group, id: i64) -> Vec<Vec<u8>> {
+        let table = self.shared.lock_leases();
+        let mut keys: BTreeSet<Vec<u8>> = table
+            .leases
+            .get(&id)
+            .map(|l| {
+                l.keys
+                    .iter()
+                    .filter(|k| !group.overlay.contains_key(*k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (key, head) in &group.overlay {
+            if head.kv.as_ref().is_some_and(|kv| kv.lease == id) {
+                keys.insert(key.clone());
+            }
+        }
+        keys.into_iter().collect()
+    }
+
+    /// A fresh positive lease id that no live lease has.
+    fn pick_lease_id(&mut self, group: &Group) -> i64 {
+        loop {
+            self.id_seed = self.id_seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.id_seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            let id = ((z ^ (z >> 31)) >> 1) as i64;
+            if id > 0 && self.lease_alive(group, id).is_none() {
+                return id;
+            }
+        }
+    }
+
+    fn stage_lease(&mut self, rec: LeaseRecord, group: &mut Group) {
+        self.payload_buf.clear();
+        encode_lease(&rec, &mut self.payload_buf);
+        let frame_at = self.group_buf.len();
+        let frame_len = encode_frame(
+            FrameKind::of_lease(&rec),
+            &self.payload_buf,
+            None,
+            &mut self.group_buf,
+        );
+        group.staged.push(Staged {
+            frame_at,
+            frame_len,
+            what: StagedKind::Lease(rec),
+        });
     }
 
     /// Encodes an evaluated transaction's frame into the group buffer and
@@ -194,8 +420,7 @@ impl Writer {
         &mut self,
         rev: u64,
         ev: crate::txn::Evaluated,
-        staged: &mut Vec<Staged>,
-        overlay: &mut Overlay,
+        group: &mut Group,
     ) -> Result<TxnResponse> {
         if ev.writes.is_empty() {
             return Ok(ev.response);
@@ -222,18 +447,22 @@ impl Writer {
             level,
             &mut self.group_buf,
         );
-        staged.push(Staged {
-            revision: rev,
+        group.staged.push(Staged {
             frame_at,
             frame_len,
-            events: ev.events,
+            what: StagedKind::Txn {
+                revision: rev,
+                events: ev.events,
+            },
         });
-        overlay.extend(ev.overlay);
+        group.overlay.extend(ev.overlay);
+        group.next_rev += 1;
         Ok(ev.response)
     }
 
     /// Appends the group's frames with one write, syncs per the policy, then
-    /// publishes the new revisions to readers.
+    /// publishes: revisions to readers, lease changes to the table, events to
+    /// the watchers.
     fn append_and_publish(&mut self, staged: Vec<Staged>) -> Result<()> {
         if staged.is_empty() {
             return Ok(());
@@ -255,24 +484,43 @@ impl Writer {
         {
             let mut state = self.shared.write_state();
             for s in &staged {
+                let StagedKind::Txn { revision, events } = &s.what else {
+                    continue;
+                };
                 state.revs.push_active(IdxEntry {
-                    revision: s.revision,
+                    revision: *revision,
                     offset: base + s.frame_at as u64,
                     len: s.frame_len as u32,
                 });
-                for (sub, e) in s.events.iter().enumerate() {
+                for (sub, e) in events.iter().enumerate() {
                     let key_rev = KeyRev {
-                        main: s.revision,
+                        main: *revision,
                         sub: sub as u32,
                         tombstone: e.kind == EventKind::Delete,
                     };
                     state.keys.push(&e.kv.key, key_rev);
                 }
-                state.current = s.revision;
+                state.current = *revision;
             }
         }
-        let published: Vec<(u64, Vec<Event>)> =
-            staged.into_iter().map(|s| (s.revision, s.events)).collect();
+        {
+            let mut leases = self.shared.lock_leases();
+            for s in &staged {
+                match &s.what {
+                    StagedKind::Txn { events, .. } => {
+                        events.iter().for_each(|e| leases.apply_event(e))
+                    }
+                    StagedKind::Lease(rec) => apply_lease(&mut leases, rec),
+                }
+            }
+        }
+        let published: Vec<(u64, Vec<Event>)> = staged
+            .into_iter()
+            .filter_map(|s| match s.what {
+                StagedKind::Txn { revision, events } => Some((revision, events)),
+                StagedKind::Lease(_) => None,
+            })
+            .collect();
         self.shared.hub.publish(&published);
         Ok(())
     }
@@ -298,5 +546,27 @@ impl Writer {
         self.active_len = FIRST_FRAME_OFFSET;
         self.shared.write_state().revs.roll(sealed, next);
         Ok(())
+    }
+}
+
+/// Applies a committed lease record to the table.
+pub(crate) fn apply_lease(table: &mut LeaseTable, rec: &LeaseRecord) {
+    match *rec {
+        LeaseRecord::Grant {
+            id,
+            ttl,
+            deadline_ms,
+        } => table.grant(id, ttl, deadline_ms),
+        LeaseRecord::KeepAlive { id, deadline_ms } => table.keep_alive(id, deadline_ms),
+        LeaseRecord::Revoke { id } => table.revoke(id),
+    }
+}
+
+/// The pending reply of a request that never ran.
+fn unanswered(req: Request) -> Option<Pending> {
+    match req {
+        Request::Txn { reply, .. } => Some(Pending::Txn(reply, Err(Error::Closed))),
+        Request::Lease { reply, .. } => Some(Pending::Lease(reply, Err(Error::Closed))),
+        Request::Shutdown => None,
     }
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! +0  u32  payload length in bytes (as stored, after any compression)
 //! +4  u32  CRC32 (IEEE) of bytes +8 .. +10+length
-//! +8  u8   kind: 1 = transaction, 2 = lease grant, 3 = lease revoke
+//! +8  u8   kind: 1 = transaction, 2 = lease grant, 3 = lease revoke,
+//!          4 = lease keep-alive
 //! +9  u8   flags: bit 0 = payload is zstd-compressed; other bits 0
 //! +10      payload
 //! ```
@@ -27,15 +28,39 @@ pub enum FrameKind {
     LeaseGrant,
     /// A lease was revoked (its keys are deleted by a separate transaction).
     LeaseRevoke,
+    /// A lease was kept alive.
+    LeaseKeepAlive,
 }
 
 impl FrameKind {
+    /// The lease record kind of a lease frame, `None` for a transaction.
+    pub fn lease_kind(self) -> Option<crate::format::lease::LeaseKind> {
+        use crate::format::lease::LeaseKind;
+        match self {
+            FrameKind::Txn => None,
+            FrameKind::LeaseGrant => Some(LeaseKind::Grant),
+            FrameKind::LeaseRevoke => Some(LeaseKind::Revoke),
+            FrameKind::LeaseKeepAlive => Some(LeaseKind::KeepAlive),
+        }
+    }
+
+    /// The frame kind that holds a lease record.
+    pub fn of_lease(rec: &crate::format::lease::LeaseRecord) -> FrameKind {
+        use crate::format::lease::LeaseRecord;
+        match rec {
+            LeaseRecord::Grant { .. } => FrameKind::LeaseGrant,
+            LeaseRecord::KeepAlive { .. } => FrameKind::LeaseKeepAlive,
+            LeaseRecord::Revoke { .. } => FrameKind::LeaseRevoke,
+        }
+    }
+
     /// The byte stored for this kind.
     pub fn to_byte(self) -> u8 {
         match self {
             FrameKind::Txn => 1,
             FrameKind::LeaseGrant => 2,
             FrameKind::LeaseRevoke => 3,
+            FrameKind::LeaseKeepAlive => 4,
         }
     }
 
@@ -45,6 +70,7 @@ impl FrameKind {
             1 => Some(FrameKind::Txn),
             2 => Some(FrameKind::LeaseGrant),
             3 => Some(FrameKind::LeaseRevoke),
+            4 => Some(FrameKind::LeaseKeepAlive),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod frame;
 pub mod idx;
+pub mod lease;
 pub mod manifest;
 pub mod record;
 pub mod segment;

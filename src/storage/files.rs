@@ -97,6 +97,19 @@ pub(crate) fn write_manifest(dir: &Path, m: &Manifest) -> Result<()> {
     install_atomically(dir, &dir.join(MANIFEST), &encode_manifest(m))
 }
 
+/// Turns a codec error inside the frame that starts at `frame` of `file`
+/// into an [`Error`] whose offset is the frame's own.
+pub(crate) fn frame_error(file: &Path, frame: u64, e: DecodeError) -> Error {
+    match e {
+        DecodeError::Invalid { offset, reason } => Error::corruption(
+            file,
+            frame,
+            format!("{reason} (at byte {offset} of the frame)"),
+        ),
+        other => decode_error(file, frame, other),
+    }
+}
+
 /// Turns a codec error at `base + offset` of `file` into an [`Error`].
 pub(crate) fn decode_error(file: &Path, base: u64, e: DecodeError) -> Error {
     match e {

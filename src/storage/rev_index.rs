@@ -1,7 +1,7 @@
 //! The revision index: main revision -> the frame that holds it, across the
 //! sealed segments (memory-mapped `.idx`) and the active one (in memory).
 
-use super::files::decode_error;
+use super::files::frame_error;
 use super::segment::{ActiveSegment, SealedSegment};
 use crate::error::{Error, Result};
 use crate::format::frame::{decode_frame, FrameKind};
@@ -104,18 +104,10 @@ impl RevIndex {
         let Some((bytes, path, offset)) = self.frame(rev)? else {
             return Ok(None);
         };
-        let (frame, _) = decode_frame(&bytes).map_err(|e| decode_error(path, offset, e))?;
-        if frame.kind != FrameKind::Txn {
-            return Err(Error::corruption(
-                path,
-                offset,
-                "index points at a non-transaction frame",
-            ));
-        }
-        let payload = frame.payload().map_err(|e| decode_error(path, offset, e))?;
+        let payload = txn_payload(&bytes, path, offset)?;
         f(&payload)
             .map(Some)
-            .map_err(|e| decode_error(path, offset, e))
+            .map_err(|e| frame_error(path, offset, e))
     }
 
     /// Calls `f` with each transaction revision in `from..=to` and its
@@ -166,7 +158,7 @@ impl RevIndex {
 
 /// Decodes a transaction frame found through the index.
 fn txn_payload<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Cow<'a, [u8]>> {
-    let (frame, _) = decode_frame(bytes).map_err(|e| decode_error(path, offset, e))?;
+    let (frame, _) = decode_frame(bytes).map_err(|e| frame_error(path, offset, e))?;
     if frame.kind != FrameKind::Txn {
         return Err(Error::corruption(
             path,
@@ -174,5 +166,5 @@ fn txn_payload<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Cow<'a, 
             "index points at a non-transaction frame",
         ));
     }
-    frame.payload().map_err(|e| decode_error(path, offset, e))
+    frame.payload().map_err(|e| frame_error(path, offset, e))
 }

@@ -1,0 +1,295 @@
+//! Leases: the table of live leases (TTL, deadline, attached keys), the clock
+//! that deadlines are read against, and the expiry thread.
+//!
+//! A lease's deadline is wall-clock time (Unix milliseconds) and is persisted
+//! with every grant and keep-alive, so a restart neither resets a TTL nor
+//! forgets one: a lease whose deadline passed while the store was closed is
+//! revoked right after open. Expiry is driven from this table, which recovery
+//! rebuilds from the log, never from a watch on old history (incident 1).
+
+use crate::db::Shared;
+use crate::error::Error;
+use crate::types::{Event, EventKind};
+use crate::writer::{LeaseOp, Request};
+use crossbeam_channel::{bounded, Sender};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where lease deadlines are read from.
+pub trait Clock: Send + Sync + Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock (the default).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+/// A clock that moves only when told to, for exact TTL tests. Clones share
+/// the same time.
+#[derive(Debug, Default, Clone)]
+pub struct ManualClock {
+    now: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock reading `start_ms`.
+    pub fn new(start_ms: u64) -> ManualClock {
+        ManualClock {
+            now: Arc::new(AtomicU64::new(start_ms)),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.now.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Sets the clock.
+    pub fn set_ms(&self, ms: u64) {
+        self.now.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+}
+
+/// The answer to a lease grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseGrantResponse {
+    /// The lease id.
+    pub id: i64,
+    /// The granted TTL in seconds.
+    pub ttl: i64,
+}
+
+/// What [`Db::lease_time_to_live`](crate::Db::lease_time_to_live) reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseTimeToLive {
+    /// The lease id.
+    pub id: i64,
+    /// Seconds left before expiry (rounded up; 0 when due).
+    pub ttl: i64,
+    /// The TTL the lease was granted with.
+    pub granted_ttl: i64,
+    /// Keys attached to it, when asked for.
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// One live lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub(crate) ttl: i64,
+    pub(crate) deadline_ms: u64,
+    pub(crate) keys: BTreeSet<Vec<u8>>,
+}
+
+/// Every live lease.
+#[derive(Debug, Default)]
+pub(crate) struct LeaseTable {
+    pub(crate) leases: HashMap<i64, Lease>,
+}
+
+impl LeaseTable {
+    pub(crate) fn grant(&mut self, id: i64, ttl: i64, deadline_ms: u64) {
+        let keys = self.leases.remove(&id).map(|l| l.keys).unwrap_or_default();
+        self.leases.insert(
+            id,
+            Lease {
+                ttl,
+                deadline_ms,
+                keys,
+            },
+        );
+    }
+
+    pub(crate) fn keep_alive(&mut self, id: i64, deadline_ms: u64) {
+        if let Some(l) = self.leases.get_mut(&id) {
+            l.deadline_ms = deadline_ms;
+        }
+    }
+
+    pub(crate) fn revoke(&mut self, id: i64) {
+        self.leases.remove(&id);
+    }
+
+    /// Attaches `key` to `lease` (0 = none), detaching it from `prev`.
+    pub(crate) fn attach(&mut self, key: &[u8], prev: i64, lease: i64) {
+        if prev != 0 && prev != lease {
+            if let Some(l) = self.leases.get_mut(&prev) {
+                l.keys.remove(key);
+            }
+        }
+        if lease != 0 {
+            if let Some(l) = self.leases.get_mut(&lease) {
+                l.keys.insert(key.to_vec());
+            }
+        }
+    }
+
+    /// Follows a committed event's effect on attachments.
+    pub(crate) fn apply_event(&mut self, e: &Event) {
+        let prev = e.prev_kv.as_ref().map_or(0, |kv| kv.lease);
+        let lease = match e.kind {
+            EventKind::Put => e.kv.lease,
+            EventKind::Delete => 0,
+        };
+        if prev != 0 || lease != 0 {
+            self.attach(&e.kv.key, prev, lease);
+        }
+    }
+
+    /// Leases whose deadline is at or before `now_ms`, soonest first.
+    pub(crate) fn expired(&self, now_ms: u64) -> Vec<i64> {
+        let mut due: Vec<(u64, i64)> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.deadline_ms <= now_ms)
+            .map(|(&id, l)| (l.deadline_ms, id))
+            .collect();
+        due.sort_unstable();
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// The earliest deadline of any lease.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.leases.values().map(|l| l.deadline_ms).min()
+    }
+}
+
+/// Seconds left until `deadline_ms`, rounded up.
+pub(crate) fn remaining_secs(deadline_ms: u64, now_ms: u64) -> i64 {
+    (deadline_ms.saturating_sub(now_ms)).div_ceil(1000) as i64
+}
+
+/// Revokes sent per batch by the expiry thread before it waits for them:
+/// bounded, so foreground writes queued meanwhile are not starved.
+const EXPIRY_BATCH: usize = 256;
+
+/// The expiry thread's body: revokes expired leases through the writer
+/// until `stop` is closed.
+pub(crate) fn run_expiry(
+    shared: Arc<Shared>,
+    writer: Sender<Request>,
+    stop: crossbeam_channel::Receiver<()>,
+) {
+    loop {
+        let (due, wait) = {
+            let table = shared.lock_leases();
+            let now = shared.options.clock.now_ms();
+            let due = table.expired(now);
+            let wait = table
+                .next_deadline()
+                .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
+            (due, wait)
+        };
+        if due.is_empty() {
+            match stop.recv_timeout(Duration::from_millis(wait)) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                _ => return,
+            }
+        }
+        for chunk in due.chunks(EXPIRY_BATCH) {
+            let mut pending = Vec::with_capacity(chunk.len());
+            for &id in chunk {
+                let (reply, answer) = bounded(1);
+                let op = LeaseOp::Revoke {
+                    id,
+                    only_if_expired: true,
+                };
+                if writer.send(Request::Lease { op, reply }).is_err() {
+                    return;
+                }
+                pending.push(answer);
+            }
+            for answer in pending {
+                match answer.recv() {
+                    Ok(Ok(_)) | Ok(Err(Error::LeaseNotFound { .. })) => {}
+                    // Poisoned or closed: nothing more can be revoked.
+                    Ok(Err(_)) | Err(_) => return,
+                }
+            }
+        }
+        if !stop.is_empty() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::KeyValue;
+
+    fn put(key: &str, lease: i64, prev_lease: Option<i64>) -> Event {
+        Event {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: key.into(),
+                lease,
+                ..KeyValue::default()
+            },
+            prev_kv: prev_lease.map(|l| KeyValue {
+                key: key.into(),
+                lease: l,
+                ..KeyValue::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn attachments_follow_puts_and_deletes() {
+        let mut t = LeaseTable::default();
+        t.grant(1, 10, 1000);
+        t.grant(2, 10, 2000);
+        t.apply_event(&put("a", 1, None));
+        t.apply_event(&put("b", 1, None));
+        t.apply_event(&put("a", 2, Some(1)));
+        assert_eq!(t.leases[&1].keys.len(), 1);
+        assert!(t.leases[&2].keys.contains(b"a".as_slice()));
+        t.apply_event(&put("b", 0, Some(1)));
+        assert!(t.leases[&1].keys.is_empty());
+        t.apply_event(&Event {
+            kind: EventKind::Delete,
+            kv: KeyValue {
+                key: b"a".to_vec(),
+                ..KeyValue::default()
+            },
+            prev_kv: Some(KeyValue {
+                key: b"a".to_vec(),
+                lease: 2,
+                ..KeyValue::default()
+            }),
+        });
+        assert!(t.leases[&2].keys.is_empty());
+    }
+
+    #[test]
+    fn expiry_order_and_remaining_time() {
+        let mut t = LeaseTable::default();
+        t.grant(1, 10, 3000);
+        t.grant(2, 10, 1000);
+        t.grant(3, 10, 9000);
+        assert_eq!(t.expired(3000), vec![2, 1]);
+        assert_eq!(t.next_deadline(), Some(1000));
+        t.keep_alive(2, 5000);
+        assert_eq!(t.expired(3000), vec![1]);
+        assert_eq!(remaining_secs(3000, 1001), 2);
+        assert_eq!(remaining_secs(3000, 3000), 0);
+        assert_eq!(remaining_secs(3000, 4000), 0);
+    }
+}
