@@ -192,15 +192,12 @@ fn bit_flip_in_a_sealed_segment_is_corruption_inside_that_frame() {
     flip_in_sealed_segment(false);
 }
 
-// LIBRARY BUG (found by this test): `Error::Corruption::offset` is not the
-// damaged frame's offset when the frame's checksum does not match (damage in
-// its payload, checksum, kind or flags byte, or a length that still fits the
-// file): it is the frame's offset + 4, the position of the CRC field,
-// because recovery adds the codec's offset inside the frame to the frame's
-// position (`decode_error(path, pos, DecodeError::Invalid { offset: 4, .. })`).
-// Damage that makes the frame run past the end of the file is reported at
-// the frame's offset, as it should be. This test asserts the frame's own
-// offset and fails until the library reports it.
+// Regression test for a library bug this test found (fixed in d1cd690):
+// for a frame whose checksum did not match (damage in its payload,
+// checksum, kind or flags byte, or a length that still fits the file),
+// `Error::Corruption::offset` was the frame's offset + 4, the position of
+// the CRC field, because recovery added the codec's offset inside the frame
+// to the frame's position. It must be the damaged frame's own offset.
 #[test]
 fn corruption_offset_is_the_damaged_frames_offset() {
     flip_in_sealed_segment(true);
