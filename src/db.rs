@@ -17,6 +17,7 @@ use crate::types::{
     DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
     Stats,
 };
+use crate::verify::VerifyReport;
 use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
 use crate::writer::{LeaseOp, LeaseReply, Request, Writer};
 use crossbeam_channel::{bounded, Sender};
@@ -146,6 +147,12 @@ impl Db {
         } else if !dir.is_dir() {
             return Err(Error::InvalidArgument(format!(
                 "no directory {}",
+                dir.display()
+            )));
+        }
+        if !options.create_if_missing && !dir.join(crate::storage::files::MANIFEST).exists() {
+            return Err(Error::InvalidArgument(format!(
+                "no revkv store in {}",
                 dir.display()
             )));
         }
@@ -428,6 +435,21 @@ impl Db {
         let mut ids: Vec<i64> = self.shared.lock_leases().leases.keys().copied().collect();
         ids.sort_unstable();
         Ok(ids)
+    }
+
+    /// Re-reads every file of the store and reports each problem with its
+    /// file and offset: checksums, records, every `.idx` entry against its
+    /// segment, the MANIFEST against the directory, and each key's
+    /// prev-revision chain. Writes continue meanwhile; it checks what was
+    /// published when it started.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.verify_with_progress(&mut |_, _| {})
+    }
+
+    /// [`Db::verify`] calling `progress(bytes done, bytes total)` as it reads.
+    pub fn verify_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
+        self.check_open()?;
+        crate::verify::verify(&self.shared, progress)
     }
 
     /// The current store revision.

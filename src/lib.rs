@@ -43,6 +43,7 @@ mod state;
 mod storage;
 mod txn;
 mod types;
+mod verify;
 mod watch;
 mod writer;
 
@@ -55,4 +56,5 @@ pub use types::{
     prefix_end, DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
     PutResponse, RangeRequest, RangeResponse, Revision, Stats,
 };
+pub use verify::{Problem, VerifyReport};
 pub use watch::{RecvError, WatchRequest, WatchResponse, Watcher};

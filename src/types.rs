@@ -104,10 +104,14 @@ impl KeyRange {
         }
     }
 
-    /// Every key `>= key`.
+    /// Every key `>= key` (every key, for an empty key).
     pub fn from_key(key: impl Into<Vec<u8>>) -> KeyRange {
+        let key = key.into();
+        if key.is_empty() {
+            return KeyRange::all();
+        }
         KeyRange {
-            key: key.into(),
+            key,
             range_end: vec![0],
         }
     }
