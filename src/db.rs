@@ -2,6 +2,7 @@
 //! published [`State`], writes to the writer thread.
 
 use crate::compactor;
+use crate::export::ExportItem;
 use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::lease::{remaining_secs, run_expiry, LeaseGrantResponse, LeaseTable, LeaseTimeToLive};
@@ -450,6 +451,46 @@ impl Db {
     pub fn verify_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
         self.check_open()?;
         crate::verify::verify(&self.shared, progress)
+    }
+
+    /// Streams the store into `sink` (see [`ExportItem`] for the order):
+    /// with `history`, every retained revision as it was written; without,
+    /// the live key-values at the current revision. Writes may continue
+    /// meanwhile; the export is of the revision current when it began.
+    pub fn export(
+        &self,
+        history: bool,
+        sink: &mut dyn FnMut(ExportItem) -> Result<()>,
+    ) -> Result<()> {
+        self.check_open()?;
+        crate::export::export(&self.shared, history, sink)
+    }
+
+    /// Writes one exported item back as it was, revision numbers included:
+    /// the restore side of [`Db::export`]. Revisions must come in increasing
+    /// order above the current one; a `Header` is accepted only by an empty
+    /// store. After the last item, [`Db::compact`] at the header's compact
+    /// revision (when not 0 and not above the current revision) gives back
+    /// the exported store's read horizon.
+    pub fn import(&self, item: ExportItem) -> Result<()> {
+        self.check_open()?;
+        if let ExportItem::Header { .. } = item {
+            let empty = self.current_revision() == 0 && self.shared.lock_leases().leases.is_empty();
+            if !empty {
+                return Err(Error::InvalidArgument(
+                    "import of a header into a store that is not empty".into(),
+                ));
+            }
+            return Ok(());
+        }
+        if let Some(cause) = self.shared.poisoned() {
+            return Err(Error::Poisoned { cause });
+        }
+        let (reply, answer) = bounded(1);
+        self.tx
+            .send(Request::Import { item, reply })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
     }
 
     /// The current store revision.

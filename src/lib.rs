@@ -32,6 +32,7 @@
 mod compactor;
 mod db;
 mod error;
+mod export;
 #[doc(hidden)]
 pub mod failpoint;
 pub mod format;
@@ -49,6 +50,7 @@ mod writer;
 
 pub use db::Db;
 pub use error::{Error, Result};
+pub use export::{ExportItem, ExportOp};
 pub use lease::{Clock, LeaseGrantResponse, LeaseTimeToLive, ManualClock, SystemClock};
 pub use options::{AutoCompaction, Compression, Options, SyncPolicy};
 pub use txn::{Compare, CompareOp, CompareTarget, Op, OpResponse, Txn, TxnResponse};

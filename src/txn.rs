@@ -351,7 +351,7 @@ pub(crate) struct HeadView<'a> {
 }
 
 impl HeadView<'_> {
-    fn head(&self, key: &[u8]) -> Result<Head> {
+    pub(crate) fn head(&self, key: &[u8]) -> Result<Head> {
         for layer in self.layers.iter().rev() {
             if let Some(h) = layer.get(key) {
                 return Ok(h.clone());

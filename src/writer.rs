@@ -16,8 +16,10 @@ use crate::lease::LeaseTable;
 use crate::options::{Compression, SyncPolicy};
 use crate::state::State;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
-use crate::txn::{evaluate, Op, Overlay, Txn, TxnResponse};
-use crate::types::{DeleteRequest, Event, EventKind};
+use crate::export::ExportItem;
+use crate::format::record::OpKind;
+use crate::txn::{evaluate, Head, HeadView, Op, Overlay, Txn, TxnResponse, Write};
+use crate::types::{DeleteRequest, Event, EventKind, KeyValue};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -36,6 +38,11 @@ pub(crate) enum Request {
     Lease {
         op: LeaseOp,
         reply: Sender<Result<LeaseReply>>,
+    },
+    /// Restore one exported item as it was (revision numbers included).
+    Import {
+        item: ExportItem,
+        reply: Sender<Result<()>>,
     },
     /// Finish queued work, sync, and stop.
     Shutdown,
@@ -76,6 +83,7 @@ pub(crate) enum LeaseReply {
 enum Pending {
     Txn(Sender<Result<TxnResponse>>, Result<TxnResponse>),
     Lease(Sender<Result<LeaseReply>>, Result<LeaseReply>),
+    Import(Sender<Result<()>>, Result<()>),
 }
 
 impl Pending {
@@ -89,6 +97,9 @@ impl Pending {
                 let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
             }
             Pending::Lease(tx, r) => {
+                let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
+            }
+            Pending::Import(tx, r) => {
                 let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
             }
         }
@@ -250,6 +261,10 @@ impl Writer {
                         let result = self.run_lease(&state, &mut group, op);
                         replies.push(Pending::Lease(reply, result));
                     }
+                    Request::Import { item, reply } => {
+                        let result = self.run_import(&state, &mut group, item);
+                        replies.push(Pending::Import(reply, result));
+                    }
                     Request::Shutdown => {}
                 }
             }
@@ -356,6 +371,97 @@ impl Writer {
                 Ok(LeaseReply::Revoked {
                     revision: resp.revision,
                 })
+            }
+        }
+    }
+
+    /// Stages an exported revision or lease exactly as it was.
+    fn run_import(&mut self, state: &State, group: &mut Group, item: ExportItem) -> Result<()> {
+        match item {
+            ExportItem::Header { .. } => Ok(()),
+            ExportItem::Lease {
+                id,
+                ttl,
+                deadline_ms,
+            } => {
+                if id <= 0 || ttl <= 0 {
+                    return Err(Error::InvalidArgument(format!("lease {id} with TTL {ttl}")));
+                }
+                self.stage_lease(LeaseRecord::Grant { id, ttl, deadline_ms }, group);
+                group.leases.insert(id, Some((ttl, deadline_ms)));
+                Ok(())
+            }
+            ExportItem::Revision { revision, ops } => {
+                if revision < group.next_rev {
+                    return Err(Error::InvalidArgument(format!(
+                        "revision {revision} does not follow {}",
+                        group.next_rev - 1
+                    )));
+                }
+                if ops.is_empty() {
+                    return Err(Error::InvalidArgument(format!("revision {revision} has no ops")));
+                }
+                let mut ev = crate::txn::Evaluated {
+                    response: TxnResponse::default(),
+                    writes: Vec::with_capacity(ops.len()),
+                    overlay: Overlay::new(),
+                    events: Vec::with_capacity(ops.len()),
+                };
+                for (sub, op) in ops.into_iter().enumerate() {
+                    let view = HeadView {
+                        state,
+                        layers: [&group.overlay, &ev.overlay],
+                    };
+                    let head = view.head(&op.key)?;
+                    let (kind, kv) = match op.kind {
+                        EventKind::Put => (
+                            OpKind::Put,
+                            Some(KeyValue {
+                                key: op.key.clone(),
+                                value: op.value.clone(),
+                                create_revision: op.create_revision,
+                                mod_revision: revision,
+                                version: op.version,
+                                lease: op.lease,
+                            }),
+                        ),
+                        EventKind::Delete => (OpKind::Delete, None),
+                    };
+                    if kind == OpKind::Put && (op.version == 0 || op.create_revision == 0) {
+                        return Err(Error::InvalidArgument(format!(
+                            "put of {:?} at {revision} without version",
+                            String::from_utf8_lossy(&op.key)
+                        )));
+                    }
+                    ev.events.push(Event {
+                        kind: op.kind,
+                        kv: kv.clone().unwrap_or(KeyValue {
+                            key: op.key.clone(),
+                            mod_revision: revision,
+                            ..KeyValue::default()
+                        }),
+                        prev_kv: head.kv,
+                    });
+                    ev.overlay.insert(
+                        op.key.clone(),
+                        Head {
+                            kv,
+                            last_rev: revision,
+                        },
+                    );
+                    ev.writes.push(Write {
+                        sub: sub as u32,
+                        kind,
+                        key: op.key,
+                        value: if kind == OpKind::Put { op.value } else { Vec::new() },
+                        create_revision: if kind == OpKind::Put { op.create_revision } else { 0 },
+                        version: if kind == OpKind::Put { op.version } else { 0 },
+                        lease: if kind == OpKind::Put { op.lease } else { 0 },
+                        prev_mod_revision: op.prev_mod_revision,
+                    });
+                }
+                group.next_rev = revision;
+                self.stage(revision, ev, group).map(|_| ())
             }
         }
     }
@@ -567,6 +673,7 @@ fn unanswered(req: Request) -> Option<Pending> {
     match req {
         Request::Txn { reply, .. } => Some(Pending::Txn(reply, Err(Error::Closed))),
         Request::Lease { reply, .. } => Some(Pending::Lease(reply, Err(Error::Closed))),
+        Request::Import { reply, .. } => Some(Pending::Import(reply, Err(Error::Closed))),
         Request::Shutdown => None,
     }
 }
