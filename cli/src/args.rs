@@ -5,14 +5,18 @@
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Text shown after the top-level help.
 const AFTER_HELP: &str = "\
 Data directory:
   --dir DIR if given, else $REVKV_DIR if set and not empty, else ./default.revkv
-  (relative to the current directory, like etcd's default.etcd). Writes (put,
-  del, txn) create the store if it is missing; reads (get, range, stats) fail
-  when there is no directory. Only one process may have a directory open.
+  (relative to the current directory, like etcd's default.etcd). put, del, txn
+  and lease grant create the store if it is missing; every other command fails
+  when there is none. Only one process may have a directory open, so a command
+  that keeps running (watch, lease keep-alive --every) holds it meanwhile.
+  Leases whose deadline has passed are revoked when a command opens the store,
+  before it runs (see `revkv lease --help`).
 
 Output:
   Plain output is etcdctl's: get/range print each key on one line and its value
@@ -20,6 +24,7 @@ Output:
   only the count with --count-only; put prints OK (then the previous key and
   value with --prev-kv); del prints the number of keys deleted (then the
   deleted keys and values with --prev-kv); stats prints `name: value` lines.
+  compact, lease, watch and verify describe theirs in their own --help.
   --json prints one JSON object on one line with etcd's field names. Keys and
   values in JSON are base64 (standard alphabet, padded), as with
   `etcdctl -w json`; revisions, versions, counts and leases are numbers. Every
@@ -32,7 +37,7 @@ Keys and values:
 Exit status:
   0  success
   1  the operation failed (the message says why, e.g. a future or compacted
-     revision, an unknown lease, an I/O error)
+     revision, an unknown lease, an I/O error; verify: a problem was found)
   2  bad command line (unknown option, missing argument, bad number)
   3  malformed transaction on standard input (txn)
   4  the data directory is locked by another open store";
@@ -68,6 +73,107 @@ Plain output: SUCCESS or FAILURE, then for each operation an empty line and
 its output as the put, del or get command prints it. --json prints
 {\"header\":{\"revision\":N},\"succeeded\":B,\"responses\":[...]} where each response is
 {\"response_put\":{..}}, {\"response_delete_range\":{..}} or {\"response_range\":{..}}.";
+
+/// Text shown after the help of `compact`.
+pub const COMPACT_HELP: &str = "\
+Compacts the history at REV: from then on reads and watches below REV (get
+--rev, range --rev, watch --rev) fail with \"required revision has been
+compacted\"; every key keeps its value at REV and later. REV must be above the
+current compaction revision (see stats) and at most the current revision.
+
+The space is reclaimed by rewriting the old sealed segments. --physical waits
+for that and fails if it fails; without it the rewrite runs in the
+background, and one that was interrupted is finished the next time the store
+is opened.
+
+Plain output: compacted revision REV
+--json: {\"header\":{\"revision\":N},\"compact_revision\":REV}";
+
+/// Text shown after the help of `lease` and of each lease command.
+pub const LEASE_HELP: &str = "\
+Leases live in the data directory, like keys. Each has a TTL in seconds and a
+deadline in wall-clock time that is stored with every grant and keep-alive, so
+a lease outlives the command that granted it:
+
+  revkv lease grant 60                  # lease 7587869498488263175 granted with TTL(60s)
+  revkv put session me --lease 7587869498488263175
+  revkv lease keep-alive 7587869498488263175 --every 20
+
+The store is embedded: a lease only expires while some process has the store
+open. Every command that opens the store first revokes the leases whose
+deadline has passed, deleting their keys; a command that keeps the store open
+(watch, lease keep-alive --every) also revokes leases as they fall due. A
+lease whose deadline passed while nothing had the store open is therefore
+revoked by the next command, whatever it is.
+
+Lease ids are printed in decimal and accepted in decimal or in hex after 0x
+(as etcdctl prints them).
+
+Plain output (etcdctl's, with decimal ids):
+  grant       lease ID granted with TTL(Ns)
+  revoke      lease ID revoked
+  keep-alive  lease ID keepalived with TTL(N)       (one line per keep-alive)
+  ttl         lease ID granted with TTL(Ns), remaining(Ns)
+              ... , attached keys([K1 K2])          (with --keys)
+  list        found N leases, then one id per line
+--json prints one object per line with etcd's field names: grant and each
+keep-alive {\"header\":{\"revision\":N},\"ID\":ID,\"TTL\":N}; revoke
+{\"header\":{\"revision\":N}} (the revision that deleted its keys); ttl
+{\"header\":..,\"ID\":ID,\"TTL\":remaining,\"grantedTTL\":N,\"keys\":[base64..]};
+list {\"header\":..,\"leases\":[{\"ID\":ID},..]}.
+
+An unknown, revoked or expired lease fails with \"requested lease not found: ID\"
+(exit status 1).";
+
+/// Text shown after the help of `watch`.
+pub const WATCH_HELP: &str = "\
+Prints each change to KEY (or to [KEY, END), or to every key with the prefix
+KEY) as etcdctl watch does, three lines per event:
+  PUT                       DELETE
+  KEY                       KEY
+  VALUE                     (an empty line)
+With --prev-kv the key and value before the change come between the first
+line and the key, when the key existed. Keys and values are raw bytes.
+--json prints one JSON object per line for each batch of events:
+  {\"header\":{\"revision\":N},\"watch_id\":1,\"compact_revision\":0,
+   \"events\":[{\"type\":\"PUT\",\"kv\":{..},\"prev_kv\":null},..]}
+with key-values as get --json prints them (type is PUT or DELETE).
+
+The store is embedded and the watch holds its lock, so while it runs no other
+process can write: the only new changes it can see are deletions by leases
+that expire meanwhile. Its main use is to replay history with --rev: every
+change from revision R on, in order, then the new ones. Without --rev it
+starts after the current revision.
+
+It runs until interrupted (Ctrl-C or SIGTERM: exit status 0), until COUNT
+events were printed with --count, or until no event came for SECS seconds
+with --timeout (fractions allowed: --timeout 0.5). A revision below the
+compaction revision fails at once (exit status 1).
+
+Example: every change ever made under /config/, then stop:
+  revkv watch /config/ --prefix --rev 1 --timeout 1";
+
+/// Text shown after the help of `verify`.
+pub const VERIFY_HELP: &str = "\
+Re-reads every file of the store and checks it: each frame's checksum and
+contents, every index entry against its segment, the MANIFEST against the
+files in the directory, and each key's chain of revisions. Opening the store
+runs recovery first; damage recovery finds (a store that cannot be opened) is
+reported as the problem.
+
+Plain output: `name: value` lines (segments, frames, revisions, keys, bytes,
+problems), then one line per problem:
+  FILE:OFFSET: WHAT
+(OFFSET is a byte offset in FILE; 0 when the problem concerns the whole
+file). When the store could not be opened, only the problems line and that
+problem are printed. --json prints {\"opened\":B,\"segments\":N,\"frames\":N,\"revisions\":N,
+\"keys\":N,\"bytes\":N,\"problems\":[{\"file\":F,\"offset\":N,\"what\":S},..]}.
+
+A progress bar is drawn on standard error when it is a terminal and the store
+is larger than 4 MiB; nothing is drawn otherwise.
+
+Exit status: 0 when no problem was found, 1 when any was (or when the store
+could not be opened), 4 when the directory is locked.";
 
 /// `revkv`: an etcdctl-like command line for a revkv data directory.
 #[derive(Debug, Parser)]
@@ -106,6 +212,126 @@ pub enum Command {
     Txn,
     /// Show figures about the store (revisions, keys, segments, bytes)
     Stats,
+    /// Compact the history below a revision
+    #[command(after_help = COMPACT_HELP)]
+    Compact(CompactArgs),
+    /// Grant, revoke, keep alive and inspect leases (see `revkv lease --help`)
+    #[command(subcommand, after_help = LEASE_HELP)]
+    Lease(LeaseCommand),
+    /// Print changes to a key or range: replay them from a revision, or wait for new ones
+    #[command(after_help = WATCH_HELP)]
+    Watch(WatchArgs),
+    /// Check every file of the store; print a summary and each problem found
+    #[command(after_help = VERIFY_HELP)]
+    Verify,
+}
+
+/// Arguments of `compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// The compaction revision: the oldest revision still readable afterwards
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub rev: u64,
+    /// Wait until the old segments have been rewritten and removed
+    #[arg(long)]
+    pub physical: bool,
+}
+
+/// The lease commands.
+#[derive(Debug, Subcommand)]
+pub enum LeaseCommand {
+    /// Grant a lease of TTL seconds; print its id
+    #[command(after_help = LEASE_HELP)]
+    Grant(LeaseGrantArgs),
+    /// Revoke a lease and delete every key attached to it (in one revision)
+    #[command(after_help = LEASE_HELP)]
+    Revoke(LeaseIdArgs),
+    /// Renew a lease to its full TTL from now (once, or repeatedly with --every)
+    #[command(after_help = LEASE_HELP)]
+    KeepAlive(LeaseKeepAliveArgs),
+    /// Show a lease's granted and remaining TTL, and its keys with --keys
+    #[command(visible_alias = "timetolive", after_help = LEASE_HELP)]
+    Ttl(LeaseTtlArgs),
+    /// List the ids of every live lease
+    #[command(after_help = LEASE_HELP)]
+    List,
+}
+
+/// Arguments of `lease grant`.
+#[derive(Debug, Args)]
+pub struct LeaseGrantArgs {
+    /// Time to live in seconds (at least 1)
+    #[arg(value_parser = clap::value_parser!(i64).range(1..))]
+    pub ttl: i64,
+    /// Use this id instead of one the store picks: decimal, or hex with 0x
+    #[arg(long, value_name = "ID", value_parser = parse_lease)]
+    pub id: Option<i64>,
+}
+
+/// Arguments of `lease revoke`: a lease id.
+#[derive(Debug, Args)]
+pub struct LeaseIdArgs {
+    /// The lease id: decimal, or hex with 0x
+    #[arg(value_parser = parse_lease)]
+    pub id: i64,
+}
+
+/// Arguments of `lease keep-alive`.
+#[derive(Debug, Args)]
+pub struct LeaseKeepAliveArgs {
+    /// The lease id: decimal, or hex with 0x
+    #[arg(value_parser = parse_lease)]
+    pub id: i64,
+    /// Keep alive every SECS seconds (fractions allowed) until interrupted
+    /// (Ctrl-C or SIGTERM, exit status 0), or --count times
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub every: Option<Duration>,
+    /// With --every: stop after N keep-alives (the first one included)
+    #[arg(long, value_name = "N", requires = "every",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+}
+
+/// Arguments of `lease ttl`.
+#[derive(Debug, Args)]
+pub struct LeaseTtlArgs {
+    /// The lease id: decimal, or hex with 0x
+    #[arg(value_parser = parse_lease)]
+    pub id: i64,
+    /// Also print the keys attached to the lease
+    #[arg(long)]
+    pub keys: bool,
+}
+
+/// Arguments of `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The key, or the start of the range
+    pub key: OsString,
+    /// End of the range (exclusive)
+    pub end: Option<OsString>,
+    /// Watch every key that starts with KEY (every key when KEY is "")
+    #[arg(long, conflicts_with = "end")]
+    pub prefix: bool,
+    /// Start at this revision: replay every change from R on, then wait for
+    /// new ones (0 = only changes after the current revision)
+    #[arg(long, value_name = "R", default_value_t = 0)]
+    pub rev: u64,
+    /// Also print each key-value as it was before the change
+    #[arg(long)]
+    pub prev_kv: bool,
+    /// Leave out puts
+    #[arg(long)]
+    pub no_put: bool,
+    /// Leave out deletes
+    #[arg(long, conflicts_with = "no_put")]
+    pub no_delete: bool,
+    /// Stop after printing N events
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Stop when no event came for SECS seconds (fractions allowed)
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Option<Duration>,
 }
 
 /// Arguments of `put`.
@@ -217,6 +443,19 @@ pub fn parse_lease(s: &str) -> Result<i64, String> {
     parsed.map_err(|e| format!("invalid lease id {s:?}: {e}"))
 }
 
+/// Parses a positive number of seconds, fractions allowed (`0.5`).
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|e| format!("invalid number of seconds {s:?}: {e}"))?;
+    if !(secs > 0.0 && secs <= 1e9) {
+        return Err(format!(
+            "invalid number of seconds {s:?}: must be above 0 and at most 1e9"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +474,14 @@ mod tests {
         assert_eq!(parse_lease("0X2A"), Ok(42));
         assert!(parse_lease("x").is_err());
         assert!(parse_lease("0x").is_err());
+    }
+
+    #[test]
+    fn seconds_parse_with_fractions_and_must_be_positive() {
+        assert_eq!(parse_secs("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_secs("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["0", "-1", "x", "NaN", "inf", "1e10"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -12,7 +12,9 @@
 //! and `revkv txn --help` for the transaction format.
 
 mod args;
+mod commands;
 mod error;
+mod interrupt;
 mod ops;
 mod output;
 mod txn_input;
@@ -26,6 +28,7 @@ use revkv::{Db, Options, RangeRequest};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// The data directory used when neither `--dir` nor `$REVKV_DIR` is given.
 const DEFAULT_DIR: &str = "default.revkv";
@@ -88,20 +91,61 @@ fn data_dir(flag: Option<PathBuf>) -> PathBuf {
     .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
 }
 
-/// Opens the store. Reads (`create` false) refuse a missing directory
-/// instead of creating an empty store.
+/// How long opening waits for the expiry of leases that are already due.
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Opens the store, then lets the expiry thread revoke the leases whose
+/// deadline has passed, so the command sees the store as of now. Reads
+/// (`create` false) refuse a missing directory instead of creating an
+/// empty store.
 fn open(dir: &Path, create: bool) -> Result<Db, Failure> {
-    if !create && !dir.is_dir() {
-        return Err(Failure::new(
-            EXIT_FAILED,
-            format!(
-                "no revkv store at {} (a write creates one; use --dir or REVKV_DIR \
-                 for another directory)",
-                dir.display()
-            ),
-        ));
+    if !create {
+        require_store(dir)?;
     }
-    Ok(Db::open(dir, Options::default().create_if_missing(create))?)
+    let db = Db::open(dir, Options::default().create_if_missing(create))?;
+    settle_leases(&db)?;
+    Ok(db)
+}
+
+/// Fails unless `dir` is a directory.
+fn require_store(dir: &Path) -> Result<(), Failure> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        EXIT_FAILED,
+        format!(
+            "no revkv store at {} (a write creates one; use --dir or REVKV_DIR \
+             for another directory)",
+            dir.display()
+        ),
+    ))
+}
+
+/// Waits (at most [`SETTLE_LIMIT`]) until no live lease is past its
+/// deadline. The store revokes due leases on its own expiry thread, right
+/// after open but not before it returns; a command that ran at once would
+/// still see the keys of a lease that expired while nothing had the store
+/// open.
+fn settle_leases(db: &Db) -> Result<(), Failure> {
+    let give_up = Instant::now() + SETTLE_LIMIT;
+    loop {
+        let mut due = false;
+        for id in db.leases()? {
+            match db.lease_time_to_live(id, false) {
+                Ok(t) if t.ttl == 0 => {
+                    due = true;
+                    break;
+                }
+                Ok(_) | Err(revkv::Error::LeaseNotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !due || Instant::now() >= give_up {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// All of standard input, with a hint on stderr when it is a terminal.
@@ -183,6 +227,10 @@ fn run(cli: Cli) -> Result<(), Stop> {
             out.stats(&stats).map_err(output_error)?;
             db.close()?;
         }
+        Command::Compact(args) => commands::compact(&dir, args, &mut out)?,
+        Command::Lease(cmd) => commands::lease(&dir, cmd, &mut out)?,
+        Command::Watch(args) => commands::watch(&dir, args, &mut out)?,
+        Command::Verify => commands::verify(&dir, &mut out)?,
     }
     out.finish()
         .map_err(output_error)?

@@ -4,7 +4,10 @@
 use crate::ops::Shown;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use revkv::{DeleteResponse, KeyValue, OpResponse, PutResponse, RangeResponse, Stats, TxnResponse};
+use revkv::{
+    DeleteResponse, Event, EventKind, KeyValue, LeaseTimeToLive, OpResponse, Problem, PutResponse,
+    RangeResponse, Stats, TxnResponse, VerifyReport, WatchResponse,
+};
 use serde_json::{json, Value};
 use std::io::{self, Write};
 
@@ -33,6 +36,12 @@ impl<W: Write> Printer<W> {
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
+    }
+
+    /// Flushes what was printed so far (after each answer of a command that
+    /// keeps running).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     fn json(&mut self, value: &Value) -> io::Result<()> {
@@ -167,6 +176,137 @@ impl<W: Write> Printer<W> {
             }
         }
     }
+
+    /// The answer to `compact`: `compacted revision REV`.
+    pub fn compact(&mut self, compact_revision: u64, revision: u64) -> io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&json!({
+                "header": header(revision),
+                "compact_revision": compact_revision,
+            })),
+            Format::Plain => self.line(format!("compacted revision {compact_revision}").as_bytes()),
+        }
+    }
+
+    /// The answer to `lease grant`.
+    pub fn lease_granted(&mut self, id: i64, ttl: i64, revision: u64) -> io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&json!({ "header": header(revision), "ID": id, "TTL": ttl })),
+            Format::Plain => self.line(format!("lease {id} granted with TTL({ttl}s)").as_bytes()),
+        }
+    }
+
+    /// The answer to `lease revoke`; `revision` is the one that deleted its keys.
+    pub fn lease_revoked(&mut self, id: i64, revision: u64) -> io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&json!({ "header": header(revision) })),
+            Format::Plain => self.line(format!("lease {id} revoked").as_bytes()),
+        }
+    }
+
+    /// One keep-alive of `lease keep-alive`.
+    pub fn lease_kept_alive(&mut self, id: i64, ttl: i64, revision: u64) -> io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&json!({ "header": header(revision), "ID": id, "TTL": ttl })),
+            Format::Plain => self.line(format!("lease {id} keepalived with TTL({ttl})").as_bytes()),
+        }
+    }
+
+    /// The answer to `lease ttl`; the keys are printed when `with_keys`.
+    pub fn lease_ttl(
+        &mut self,
+        t: &LeaseTimeToLive,
+        with_keys: bool,
+        revision: u64,
+    ) -> io::Result<()> {
+        if self.format == Format::Json {
+            return self.json(&json!({
+                "header": header(revision),
+                "ID": t.id,
+                "TTL": t.ttl,
+                "grantedTTL": t.granted_ttl,
+                "keys": t.keys.iter().map(|k| b64(k)).collect::<Vec<_>>(),
+            }));
+        }
+        let mut line = format!(
+            "lease {} granted with TTL({}s), remaining({}s)",
+            t.id, t.granted_ttl, t.ttl
+        )
+        .into_bytes();
+        if with_keys {
+            line.extend_from_slice(b", attached keys([");
+            line.extend_from_slice(&t.keys.join(&b' '));
+            line.extend_from_slice(b"])");
+        }
+        self.line(&line)
+    }
+
+    /// The answer to `lease list`: `found N leases`, then one id per line.
+    pub fn lease_list(&mut self, ids: &[i64], revision: u64) -> io::Result<()> {
+        if self.format == Format::Json {
+            let leases: Vec<Value> = ids.iter().map(|id| json!({ "ID": id })).collect();
+            return self.json(&json!({ "header": header(revision), "leases": leases }));
+        }
+        self.line(format!("found {} leases", ids.len()).as_bytes())?;
+        for id in ids {
+            self.line(id.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// One response of `watch`: three lines per event (five with a previous
+    /// key-value), or one JSON object.
+    pub fn watch(&mut self, resp: &WatchResponse) -> io::Result<()> {
+        if self.format == Format::Json {
+            return self.json(&json!({
+                "header": header(resp.revision),
+                "watch_id": resp.watch_id,
+                "compact_revision": resp.compact_revision,
+                "events": resp.events.iter().map(event_json).collect::<Vec<_>>(),
+            }));
+        }
+        for e in &resp.events {
+            self.line(event_type(e).as_bytes())?;
+            if let Some(prev) = &e.prev_kv {
+                self.kv_plain(prev, Shown::Full)?;
+            }
+            self.kv_plain(&e.kv, Shown::Full)?;
+        }
+        Ok(())
+    }
+
+    /// The answer to `verify`: the figures, then one `file:offset: what`
+    /// line per problem. `opened` is false when the store could not be
+    /// opened (the problems then say why, and the figures are zeros).
+    pub fn verify(&mut self, report: &VerifyReport, opened: bool) -> io::Result<()> {
+        let fields = [
+            ("segments", report.segments),
+            ("frames", report.frames),
+            ("revisions", report.revisions),
+            ("keys", report.keys),
+            ("bytes", report.bytes),
+        ];
+        if self.format == Format::Json {
+            let mut map = serde_json::Map::new();
+            map.insert("opened".into(), json!(opened));
+            for (name, v) in fields {
+                map.insert(name.into(), json!(v));
+            }
+            let problems: Vec<Value> = report.problems.iter().map(problem_json).collect();
+            map.insert("problems".into(), json!(problems));
+            return self.json(&Value::Object(map));
+        }
+        if opened {
+            for (name, v) in fields {
+                self.line(format!("{name}: {v}").as_bytes())?;
+            }
+        }
+        self.line(format!("problems: {}", report.problems.len()).as_bytes())?;
+        for p in &report.problems {
+            self.line(format!("{}:{}: {}", p.file.display(), p.offset, p.what).as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -186,6 +326,30 @@ fn kv_json(kv: &KeyValue) -> Value {
         "version": kv.version,
         "value": b64(&kv.value),
         "lease": kv.lease,
+    })
+}
+
+/// `PUT` or `DELETE`, as etcd names event types.
+fn event_type(e: &Event) -> &'static str {
+    match e.kind {
+        EventKind::Put => "PUT",
+        EventKind::Delete => "DELETE",
+    }
+}
+
+fn event_json(e: &Event) -> Value {
+    json!({
+        "type": event_type(e),
+        "kv": kv_json(&e.kv),
+        "prev_kv": e.prev_kv.as_ref().map(kv_json),
+    })
+}
+
+fn problem_json(p: &Problem) -> Value {
+    json!({
+        "file": p.file.display().to_string(),
+        "offset": p.offset,
+        "what": p.what,
     })
 }
 
