@@ -12,7 +12,7 @@ const AFTER_HELP: &str = "\
 Data directory:
   --dir DIR if given, else $REVKV_DIR if set and not empty, else ./default.revkv
   (relative to the current directory, like etcd's default.etcd). put, del, txn
-  and lease grant create the store if it is missing; every other command fails
+  and lease grant create the store if it is missing, restore makes a new one; every other command fails
   when there is none. Only one process may have a directory open, so a command
   that keeps running (watch, lease keep-alive --every) holds it meanwhile.
   Leases whose deadline has passed are revoked when a command opens the store,
@@ -24,7 +24,8 @@ Output:
   only the count with --count-only; put prints OK (then the previous key and
   value with --prev-kv); del prints the number of keys deleted (then the
   deleted keys and values with --prev-kv); stats prints `name: value` lines.
-  compact, lease, watch and verify describe theirs in their own --help.
+  compact, lease, watch, verify, dump and restore describe theirs in their
+  own --help.
   --json prints one JSON object on one line with etcd's field names. Keys and
   values in JSON are base64 (standard alphabet, padded), as with
   `etcdctl -w json`; revisions, versions, counts and leases are numbers. Every
@@ -39,7 +40,7 @@ Exit status:
   1  the operation failed (the message says why, e.g. a future or compacted
      revision, an unknown lease, an I/O error; verify: a problem was found)
   2  bad command line (unknown option, missing argument, bad number)
-  3  malformed transaction on standard input (txn)
+  3  malformed input: a transaction on standard input (txn), a dump (restore)
   4  the data directory is locked by another open store";
 
 /// Text shown after the help of `txn`.
@@ -175,6 +176,62 @@ is larger than 4 MiB; nothing is drawn otherwise.
 Exit status: 0 when no problem was found, 1 when any was (or when the store
 could not be opened), 4 when the directory is locked.";
 
+/// Text shown after the help of `dump`: the dump format.
+pub const DUMP_HELP: &str = "\
+Writes the store as JSON lines to standard output, or to FILE with -o (written
+under a temporary name, synced and renamed, so FILE is never half written).
+Without --history: the live key-values at the current revision. With
+--history: every revision the store still holds (from the compaction revision
+on, and the versions kept below it), so the restored store answers reads at
+every revision the dumped one did. `revkv restore` reads a dump back.
+
+Format: one JSON object per line, its \"type\" saying which:
+  {\"type\":\"header\",\"format\":\"revkv-dump\",\"version\":1,\"history\":B,
+   \"revision\":N,\"compact_revision\":C}
+      First, once. N: the store's revision when the dump began (writes made
+      after it are not in the dump). C: reads below it were refused (N
+      without --history, where there is no history).
+  {\"type\":\"lease\",\"ID\":ID,\"TTL\":SECS,\"deadline_ms\":MS}
+      One per live lease; MS is its wall-clock deadline in Unix milliseconds.
+  {\"type\":\"revision\",\"revision\":R,\"ops\":[OP,..]}
+      The writes of revision R, in increasing order of R. Each OP is
+      {\"type\":\"PUT\",\"key\":K,\"value\":V,\"create_revision\":N,\"version\":N,
+       \"lease\":ID,\"prev_mod_revision\":N}
+      or the same with \"type\":\"DELETE\" (value \"\"; create_revision, version
+      and lease 0). K and V are base64 (standard alphabet, padded);
+      prev_mod_revision is the revision of the key's previous write (0 if
+      none). Without --history each live key appears once, at its mod
+      revision, and revisions without a live key are left out.
+
+Output with -o: dumped revision N (R revisions, W writes, L leases) to FILE
+--json: {\"header\":{\"revision\":N},\"compact_revision\":C,\"revisions\":R,\"ops\":W,
+\"leases\":L,\"file\":FILE}. Without -o the dump itself is the output.";
+
+/// Text shown after the help of `restore`.
+pub const RESTORE_HELP: &str = "\
+Creates a new store in the data directory (--dir, else $REVKV_DIR, else
+./default.revkv) from a dump written by `revkv dump` (see `revkv dump --help`
+for the format). The directory must be missing or empty: restore never
+writes into an existing store. Every revision keeps its number, every key
+its create revision, version and lease, and the dump's compaction revision
+is applied at the end. A dump without --history restores the latest state:
+the new store's revision is that of its newest live write, which is below
+the dumped store's revision when later writes were deletions.
+
+Leases keep their wall-clock deadlines: a lease whose deadline passed since
+the dump was taken expires when the next command opens the restored store,
+deleting its keys. --renew-leases gives each lease its full TTL from now
+instead (as etcd does after restoring a snapshot).
+
+Lines are checked as they are read. A malformed line fails with its number
+(exit status 3); on any failure the directory is left as it was found. In a
+dump written by hand an op may leave out \"lease\" (0) and \"prev_mod_revision\"
+(the revision of the key's previous write in the dump, 0 for its first), and
+a DELETE needs only \"type\" and \"key\".
+
+Plain output: `name: value` lines (revision, compact_revision, revisions, ops,
+leases) for the new store; --json one object with these fields.";
+
 /// `revkv`: an etcdctl-like command line for a revkv data directory.
 #[derive(Debug, Parser)]
 #[command(
@@ -224,6 +281,34 @@ pub enum Command {
     /// Check every file of the store; print a summary and each problem found
     #[command(after_help = VERIFY_HELP)]
     Verify,
+    /// Write the store (latest state, or its history) as JSON lines
+    #[command(after_help = DUMP_HELP)]
+    Dump(DumpArgs),
+    /// Create a new store from a dump
+    #[command(after_help = RESTORE_HELP)]
+    Restore(RestoreArgs),
+}
+
+/// Arguments of `dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// Every revision the store holds, not only the live key-values
+    #[arg(long)]
+    pub history: bool,
+    /// Write to FILE instead of standard output
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Arguments of `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The dump to read (- for standard input)
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// Give every lease its full TTL from now instead of its dumped deadline
+    #[arg(long)]
+    pub renew_leases: bool,
 }
 
 /// Arguments of `compact`.

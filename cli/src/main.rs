@@ -13,6 +13,7 @@
 
 mod args;
 mod commands;
+mod dump;
 mod error;
 mod interrupt;
 mod ops;
@@ -231,6 +232,8 @@ fn run(cli: Cli) -> Result<(), Stop> {
         Command::Lease(cmd) => commands::lease(&dir, cmd, &mut out)?,
         Command::Watch(args) => commands::watch(&dir, args, &mut out)?,
         Command::Verify => commands::verify(&dir, &mut out)?,
+        Command::Dump(args) => dump::dump(&dir, args, &mut out)?,
+        Command::Restore(args) => dump::restore(&dir, args, &mut out)?,
     }
     out.finish()
         .map_err(output_error)?

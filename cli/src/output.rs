@@ -1,6 +1,7 @@
 //! Printing answers: etcdctl's plain format, or one JSON object per command
 //! with etcd's field names (keys and values base64).
 
+use crate::dump::Counts;
 use crate::ops::Shown;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -10,6 +11,7 @@ use revkv::{
 };
 use serde_json::{json, Value};
 use std::io::{self, Write};
+use std::path::Path;
 
 /// Plain text or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,11 @@ impl<W: Write> Printer<W> {
     /// keeps running).
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    /// The writer itself, for output that is not an answer (`dump`).
+    pub fn writer(&mut self) -> &mut W {
+        &mut self.out
     }
 
     fn json(&mut self, value: &Value) -> io::Result<()> {
@@ -306,6 +313,57 @@ impl<W: Write> Printer<W> {
             self.line(format!("{}:{}: {}", p.file.display(), p.offset, p.what).as_bytes())?;
         }
         Ok(())
+    }
+
+    /// The answer to `dump -o FILE`.
+    pub fn dumped(&mut self, c: &Counts, file: &Path) -> io::Result<()> {
+        match self.format {
+            Format::Json => self.json(&json!({
+                "header": header(c.revision),
+                "compact_revision": c.compact_revision,
+                "revisions": c.revisions,
+                "ops": c.ops,
+                "leases": c.leases,
+                "file": file.display().to_string(),
+            })),
+            Format::Plain => self.line(
+                format!(
+                    "dumped revision {} ({} revisions, {} writes, {} leases) to {}",
+                    c.revision,
+                    c.revisions,
+                    c.ops,
+                    c.leases,
+                    file.display()
+                )
+                .as_bytes(),
+            ),
+        }
+    }
+
+    /// The answer to `restore`: figures about the new store.
+    pub fn restored(&mut self, c: &Counts) -> io::Result<()> {
+        let fields = [
+            ("revision", c.revision),
+            ("compact_revision", c.compact_revision),
+            ("revisions", c.revisions),
+            ("ops", c.ops),
+            ("leases", c.leases),
+        ];
+        match self.format {
+            Format::Json => {
+                let map: serde_json::Map<String, Value> = fields
+                    .iter()
+                    .map(|(name, v)| (name.to_string(), json!(v)))
+                    .collect();
+                self.json(&Value::Object(map))
+            }
+            Format::Plain => {
+                for (name, v) in fields {
+                    self.line(format!("{name}: {v}").as_bytes())?;
+                }
+                Ok(())
+            }
+        }
     }
 }
 
