@@ -12,9 +12,10 @@ const AFTER_HELP: &str = "\
 Data directory:
   --dir DIR if given, else $REVKV_DIR if set and not empty, else ./default.revkv
   (relative to the current directory, like etcd's default.etcd). put, del, txn
-  and lease grant create the store if it is missing, restore makes a new one; every other command fails
-  when there is none. Only one process may have a directory open, so a command
-  that keeps running (watch, lease keep-alive --every) holds it meanwhile.
+  and lease grant create the store if it is missing and restore makes a new
+  one; every other command fails when there is none. Only one process may have
+  a directory open, so a command that keeps running (watch, lease keep-alive
+  --every) holds it meanwhile.
   Leases whose deadline has passed are revoked when a command opens the store,
   before it runs (see `revkv lease --help`).
 
@@ -226,8 +227,10 @@ instead (as etcd does after restoring a snapshot).
 Lines are checked as they are read. A malformed line fails with its number
 (exit status 3); on any failure the directory is left as it was found. In a
 dump written by hand an op may leave out \"lease\" (0) and \"prev_mod_revision\"
-(the revision of the key's previous write in the dump, 0 for its first), and
-a DELETE needs only \"type\" and \"key\".
+(the revision of the key's previous write in the dump, 0 for its first); a
+DELETE needs only \"type\" and \"key\". A prev_mod_revision that is given must
+be that same revision (for a key's first write: 0, or below the header's
+compact_revision), and a put's lease must be granted by a lease line.
 
 Plain output: `name: value` lines (revision, compact_revision, revisions, ops,
 leases) for the new store; --json one object with these fields.";

@@ -87,9 +87,9 @@ fn op_json(op: &ExportOp) -> Value {
 
 /// Reads dump lines into export items, checking what the library's import
 /// does not: the header comes first and once, each key at most once per
-/// revision, and a put's lease is one the dump grants. A missing
-/// `prev_mod_revision` is filled in with the revision of the key's previous
-/// write in the dump (0 for its first).
+/// revision, a put's lease is one the dump grants, and each write's
+/// `prev_mod_revision` names the key's previous write in the dump (a
+/// missing one is filled in so), as `verify` checks the chains of a store.
 #[derive(Debug, Default)]
 pub struct Reader {
     line: usize,
@@ -97,6 +97,7 @@ pub struct Reader {
     leases: HashSet<i64>,
     last_write: HashMap<Vec<u8>, u64>,
     last_revision: u64,
+    compact_revision: u64,
 }
 
 impl Reader {
@@ -150,10 +151,13 @@ impl Reader {
                 "dump format version {version}; this build reads version {VERSION}"
             ));
         }
+        let revision = u64_field(obj, "revision")?;
+        let compact_revision = u64_or(obj, "compact_revision", 0)?;
         self.seen_header = true;
+        self.compact_revision = compact_revision;
         Ok(ExportItem::Header {
-            revision: u64_field(obj, "revision")?,
-            compact_revision: u64_or(obj, "compact_revision", 0)?,
+            revision,
+            compact_revision,
         })
     }
 
@@ -227,13 +231,28 @@ impl Reader {
         if key.is_empty() {
             return Err("empty key".into());
         }
+        // Each write names the key's previous write: the one before it in
+        // the dump, or, for the key's first write in the dump, none (0) or
+        // one below the compaction revision, which the dump cannot hold.
+        let previous = self.last_write.get(&key).copied();
         let prev_mod_revision = match obj.get("prev_mod_revision") {
             Some(_) => u64_field(obj, "prev_mod_revision")?,
-            None => self.last_write.get(&key).copied().unwrap_or(0),
+            None => previous.unwrap_or(0),
         };
-        if prev_mod_revision >= revision {
+        let chained = match previous {
+            Some(p) => prev_mod_revision == p,
+            None => prev_mod_revision == 0 || prev_mod_revision < self.compact_revision,
+        };
+        if !chained {
             return Err(format!(
-                "prev_mod_revision {prev_mod_revision} is not below revision {revision}"
+                "prev_mod_revision {prev_mod_revision}, but the key's previous write is {}",
+                previous.map_or_else(
+                    || format!(
+                        "not in the dump (nor below its compact_revision {})",
+                        self.compact_revision
+                    ),
+                    |p| format!("at revision {p}")
+                )
             ));
         }
         if kind == EventKind::Delete {
@@ -581,7 +600,7 @@ mod tests {
         let items = vec![
             ExportItem::Header {
                 revision: 9,
-                compact_revision: 2,
+                compact_revision: 3,
             },
             ExportItem::Lease {
                 id: 7,

@@ -254,6 +254,18 @@ fn a_malformed_dump_fails_with_its_line_and_leaves_nothing() {
     assert!(err.contains("dump format version 9"), "{err}");
     assert!(!missing.exists());
 
+    // A write that does not name the key's previous write.
+    let forked = b"{\"type\":\"header\",\"format\":\"revkv-dump\",\"version\":1,\"revision\":3}\n\
+{\"type\":\"revision\",\"revision\":1,\"ops\":[{\"type\":\"PUT\",\"key\":\"YQ==\",\"value\":\"\",\"create_revision\":1,\"version\":1}]}\n\
+{\"type\":\"revision\",\"revision\":2,\"ops\":[{\"type\":\"DELETE\",\"key\":\"YQ==\"}]}\n\
+{\"type\":\"revision\",\"revision\":3,\"ops\":[{\"type\":\"PUT\",\"key\":\"YQ==\",\"value\":\"\",\"create_revision\":3,\"version\":1,\"prev_mod_revision\":1}]}\n";
+    let err = fails(run_in(&missing, &["restore", "--from", "-"], forked), 3);
+    assert!(
+        err.contains(
+            "dump line 4: op 1: prev_mod_revision 1, but the key's previous write is at revision 2"
+        ),
+        "{err}"
+    );
     let err = fails(
         run(&missing, &["restore", "--from", "/nonexistent/dump"]),
         1,
