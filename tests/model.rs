@@ -1,5 +1,6 @@
 //! Model test: random sequences of puts, deletes, delete ranges,
-//! transactions, reads at random revisions, reopens and abrupt drops, run
+//! transactions, reads at random revisions, compactions, reopens and abrupt
+//! drops, run
 //! against a `Db` and against a plain in-memory model of etcd's semantics
 //! (a full snapshot of the key space per revision), compared after every
 //! step: every response field, the current revision and the whole state;
@@ -226,6 +227,12 @@ enum Step {
     Reopen,
     /// Drop without `close()`, then `Db::open`.
     Drop,
+    /// `compact` (or `compact_physical`, which waits for the rewrite) at a
+    /// revision chosen like a read's.
+    Compact {
+        rev: Rev,
+        physical: bool,
+    },
 }
 
 // ---------------------------------------------------------------------------
@@ -234,9 +241,20 @@ enum Step {
 /// What a request must fail with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Expected {
-    FutureRevision { requested: u64, current: u64 },
-    InvalidRange { key: Vec<u8>, range_end: Vec<u8> },
+    FutureRevision {
+        requested: u64,
+        current: u64,
+    },
+    Compacted {
+        compact_revision: u64,
+    },
+    InvalidRange {
+        key: Vec<u8>,
+        range_end: Vec<u8>,
+    },
     DuplicateKey(Vec<u8>),
+    /// Any `Error::InvalidArgument`.
+    InvalidArgument,
 }
 
 impl Expected {
@@ -250,6 +268,12 @@ impl Expected {
                 },
             ) => requested == r && current == c,
             (
+                Expected::Compacted { compact_revision },
+                Error::Compacted {
+                    compact_revision: c,
+                },
+            ) => compact_revision == c,
+            (
                 Expected::InvalidRange { key, range_end },
                 Error::InvalidRange {
                     key: k,
@@ -257,6 +281,7 @@ impl Expected {
                 },
             ) => key == k && range_end == e,
             (Expected::DuplicateKey(key), Error::DuplicateKeyInTxn { key: k }) => key == k,
+            (Expected::InvalidArgument, Error::InvalidArgument(_)) => true,
             _ => false,
         }
     }
@@ -270,15 +295,17 @@ type Outcome<T> = Result<T, Vec<Expected>>;
 type Snapshot = BTreeMap<Vec<u8>, KeyValue>;
 
 /// etcd's KV semantics, as plainly as possible: `snaps[r]` is every live
-/// key at revision `r`.
+/// key at revision `r`; revisions below `compacted` cannot be read.
 struct Model {
     snaps: Vec<Snapshot>,
+    compacted: u64,
 }
 
 impl Model {
     fn new() -> Model {
         Model {
             snaps: vec![Snapshot::new()],
+            compacted: 0,
         }
     }
 
@@ -303,6 +330,11 @@ impl Model {
             return Err(Expected::FutureRevision {
                 requested: rev,
                 current: self.current(),
+            });
+        }
+        if rev != 0 && rev < self.compacted {
+            return Err(Expected::Compacted {
+                compact_revision: self.compacted,
             });
         }
         Ok(if rev == 0 {
@@ -346,6 +378,27 @@ impl Model {
         let rev = rev.resolve(self.current());
         let snap = self.at(rev).map_err(|e| vec![e])?;
         Ok(snap.get(KEYS[key].as_bytes()).cloned())
+    }
+
+    /// Compaction at `rev`: not at 0, only forward, and not past the current
+    /// revision.
+    fn compact(&mut self, rev: u64) -> Outcome<()> {
+        if rev == 0 {
+            return Err(vec![Expected::InvalidArgument]);
+        }
+        if rev <= self.compacted {
+            return Err(vec![Expected::Compacted {
+                compact_revision: self.compacted,
+            }]);
+        }
+        if rev > self.current() {
+            return Err(vec![Expected::FutureRevision {
+                requested: rev,
+                current: self.current(),
+            }]);
+        }
+        self.compacted = rev;
+        Ok(())
     }
 
     /// Every rule a transaction breaks before it runs: bad ranges, and a
@@ -593,11 +646,27 @@ fn check_current(db: &Db, model: &Model, ctx: &str) {
     let stats = db.stats().unwrap_or_else(|e| panic!("{ctx}: stats: {e}"));
     assert_eq!(stats.live_keys, want.len() as u64, "{ctx}: live keys");
     assert_eq!(stats.revision, model.current(), "{ctx}: stats revision");
+    assert_eq!(
+        db.compact_revision(),
+        model.compacted,
+        "{ctx}: compaction revision"
+    );
+    assert_eq!(
+        stats.compact_revision, model.compacted,
+        "{ctx}: stats compaction"
+    );
 }
 
-/// Every past revision agrees.
+/// Every past revision agrees; the compacted ones fail to read.
 fn check_history(db: &Db, model: &Model, ctx: &str) {
-    for rev in 1..=model.current() {
+    for rev in 1..model.compacted {
+        let got = db.range(RangeRequest::new(KeyRange::all()).revision(rev));
+        assert!(
+            matches!(got, Err(Error::Compacted { compact_revision }) if compact_revision == model.compacted),
+            "{ctx}: read at compacted revision {rev}: {got:?}"
+        );
+    }
+    for rev in model.compacted.max(1)..=model.current() {
         let got = db
             .range(RangeRequest::new(KeyRange::all()).revision(rev))
             .unwrap_or_else(|e| panic!("{ctx}: range at {rev}: {e}"));
@@ -729,6 +798,19 @@ fn run(config: Config, steps: &[Step]) -> Model {
                     .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
                 check_history(&db, &model, &ctx);
             }
+            Step::Compact { rev, physical } => {
+                let rev = rev.resolve(cur);
+                let want = model.compact(rev);
+                let got = if *physical {
+                    db.compact_physical(rev)
+                } else {
+                    db.compact(rev)
+                };
+                check(got, want, &ctx);
+                if *physical {
+                    check_history(&db, &model, &ctx);
+                }
+            }
             Step::Drop => {
                 drop(db);
                 db = Db::open(dir.path(), options.clone())
@@ -779,6 +861,16 @@ fn rev() -> impl Strategy<Value = Rev> {
     prop_oneof![
         4 => Just(Rev::Current),
         4 => any::<u8>().prop_map(Rev::Past),
+        1 => (0u8..3).prop_map(Rev::Future),
+    ]
+}
+
+/// Where to compact: mostly a past revision (which fails when it is not
+/// above the last compaction), sometimes 0 or the future (which fail).
+fn compact_rev() -> impl Strategy<Value = Rev> {
+    prop_oneof![
+        1 => Just(Rev::Current),
+        6 => any::<u8>().prop_map(Rev::Past),
         1 => (0u8..3).prop_map(Rev::Future),
     ]
 }
@@ -879,6 +971,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (key(), rev()).prop_map(|(key, rev)| Step::Get { key, rev }),
         1 => Just(Step::Reopen),
         1 => Just(Step::Drop),
+        1 => (compact_rev(), prop::bool::weighted(0.3)).prop_map(|(rev, physical)| Step::Compact { rev, physical }),
     ]
 }
 
