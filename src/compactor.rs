@@ -41,6 +41,9 @@ pub(crate) enum Msg {
 /// to the key index. From its return, reads below `rev` fail.
 pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
     let _one_at_a_time = shared.compaction_lock();
+    if rev == 0 {
+        return Err(Error::InvalidArgument("compaction revision 0".into()));
+    }
     {
         let state = shared.read_state();
         if rev <= state.compacted {
@@ -57,9 +60,11 @@ pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
     }
     shared.update_manifest(|m| m.compact_scheduled = rev)?;
     failpoint::hit("compact.scheduled");
-    let mut state = shared.write_state();
-    state.compacted = rev;
-    state.keys.compact(rev);
+    // Reads below `rev` fail from here on. The key index is compacted by the
+    // compactor thread when it starts the rewrite for `rev`: the rewrite
+    // judges every record against one unchanging index, so it can never keep
+    // an old put while dropping the tombstone that ended it.
+    shared.write_state().compacted = rev;
     Ok(())
 }
 
@@ -251,8 +256,11 @@ fn flush(seg: &ActiveSegment, len: &mut u64, buf: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites the oldest sealed segments for compaction at `target`.
+/// Rewrites the oldest sealed segments for compaction at `target`. Only the
+/// compactor thread (or open, before it starts) calls this, so the key index
+/// changes under it only by appends above the current revision.
 fn rewrite(shared: &Shared, target: u64) -> Result<()> {
+    shared.write_state().keys.compact(target);
     let sealed: Vec<Arc<SealedSegment>> = shared.read_state().revs.sealed().to_vec();
     // Candidates: the sealed segments that may hold writes below the target.
     let candidates: Vec<&Arc<SealedSegment>> = sealed
@@ -311,6 +319,13 @@ fn rewrite(shared: &Shared, target: u64) -> Result<()> {
     }
     out.seal()?;
     sync_dir(&shared.dir)?;
+    // The rewrite dropped versions that newer records supersede; those newer
+    // records must be durable before the old versions may go, even under
+    // SyncPolicy::Never (they may still sit unsynced in the active segment).
+    let active = std::sync::Arc::clone(&shared.read_state().revs.active.file);
+    active
+        .sync_data()
+        .map_err(|e| Error::io("fdatasync of the active segment before compaction", e))?;
     failpoint::hit("compact.synced");
     let new_ids = out.done;
     let old_ids: Vec<u64> = picked.iter().map(|s| s.id).collect();

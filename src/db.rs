@@ -2,8 +2,8 @@
 //! published [`State`], writes to the writer thread.
 
 use crate::compactor;
-use crate::export::ExportItem;
 use crate::error::{Error, Result};
+use crate::export::ExportItem;
 use crate::format::manifest::Manifest;
 use crate::lease::{remaining_secs, run_expiry, LeaseGrantResponse, LeaseTable, LeaseTimeToLive};
 use crate::options::Options;

@@ -14,6 +14,20 @@ pub fn hit(name: &str) {
     }
 }
 
+/// True when `REVKV_FAILPOINT` names `name`: the caller then fails the
+/// operation with an injected I/O error (fault injection, not a crash).
+#[cfg(feature = "failpoints")]
+pub fn fails(name: &str) -> bool {
+    std::env::var("REVKV_FAILPOINT").is_ok_and(|v| v == name)
+}
+
+/// Always false: the `failpoints` feature is off.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn fails(_name: &str) -> bool {
+    false
+}
+
 /// Does nothing: the `failpoints` feature is off.
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]

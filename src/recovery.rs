@@ -8,7 +8,7 @@ use crate::format::frame::{decode_frame, FrameKind, FLAG_ZSTD, FRAME_HEADER_LEN}
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
-use crate::format::record::{decode_txn, OpKind};
+use crate::format::record::{decode_txn, txn_revision, OpKind};
 use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::index::{KeyIndex, KeyRev};
 use crate::lease::LeaseTable;
@@ -69,8 +69,10 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> 
     }
     let (active, active_len) = recover_active(dir, active_id, &mut scan)?;
     let current = scan.last_rev.max(manifest.compact_scheduled);
-    if manifest.compact_scheduled > 0 {
-        scan.keys.compact(manifest.compact_scheduled);
+    // The finished point; an unfinished one is applied by the rewrite that
+    // open runs next.
+    if manifest.compact_finished > 0 {
+        scan.keys.compact(manifest.compact_finished);
     }
     let mut leases = scan.leases;
     for (key, lease) in &scan.attached {
@@ -178,7 +180,7 @@ fn scan_segment(
         let (frame, len) = match decode_frame(&bytes[pos..]) {
             Ok(f) => f,
             Err(e) => {
-                if active && !valid_frame_after(bytes, pos + 1) {
+                if active && !valid_frame_after(bytes, pos + 1, scan.last_rev) {
                     return Ok((entries, pos as u64));
                 }
                 return Err(frame_error(path, pos as u64, e));
@@ -223,14 +225,24 @@ fn scan_segment(
     Ok((entries, pos as u64))
 }
 
-/// True when some complete, checksummed frame starts at or after `from`:
-/// then the damage before it is not a torn tail but corruption.
-fn valid_frame_after(bytes: &[u8], from: usize) -> bool {
+/// True when a complete, checksummed transaction frame with a revision
+/// newer than `last_rev` starts at or after `from`: then the damage before
+/// it is not a torn tail but corruption in the middle, which must not be
+/// truncated away. Requiring a newer revision keeps bytes that merely look
+/// like a frame (stale data past the end, or a frame stored inside a torn
+/// value) from counting, short of one crafted to carry a future revision.
+fn valid_frame_after(bytes: &[u8], from: usize, last_rev: u64) -> bool {
     let last = bytes.len().saturating_sub(FRAME_HEADER_LEN);
     (from..=last).any(|p| {
-        FrameKind::from_byte(bytes[p + 8]).is_some()
+        bytes[p + 8] == FrameKind::Txn.to_byte()
             && bytes[p + 9] & !FLAG_ZSTD == 0
-            && decode_frame(&bytes[p..]).is_ok()
+            && decode_frame(&bytes[p..]).is_ok_and(|(frame, _)| {
+                frame
+                    .payload()
+                    .ok()
+                    .and_then(|p| txn_revision(&p).ok())
+                    .is_some_and(|rev| rev > last_rev)
+            })
     })
 }
 
@@ -265,7 +277,7 @@ fn recover_active(dir: &Path, id: u64, scan: &mut Scan) -> Result<(ActiveSegment
         let (entries, end) = scan_segment(&path, id, &bytes, true, scan)?;
         (entries, end, bytes.len() as u64)
     };
-    let active = ActiveSegment::open(dir, id, entries)?;
+    let active = ActiveSegment::open(dir, id, entries, end)?;
     if end < file_len {
         let ctx = |what: &str| format!("{what} the torn tail of {}", path.display());
         active

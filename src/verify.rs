@@ -159,10 +159,7 @@ pub(crate) fn verify(shared: &Shared, progress: &mut dyn FnMut(u64, u64)) -> Res
     let (sealed, active_id, active_end, compacted) = {
         let state = shared.read_state();
         let active = &state.revs.active;
-        let end = active
-            .entries
-            .last()
-            .map_or(SEGMENT_HEADER_LEN as u64, |e| e.offset + e.len as u64);
+        let end = active.published_len;
         (
             state.revs.sealed().to_vec(),
             active.id,

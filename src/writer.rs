@@ -6,9 +6,11 @@
 
 use crate::db::Shared;
 use crate::error::{Error, Result};
+use crate::export::ExportItem;
 use crate::format::frame::{encode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{encode_lease, LeaseRecord};
+use crate::format::record::OpKind;
 use crate::format::record::{encode_txn, RecordOp};
 use crate::format::MAX_PAYLOAD;
 use crate::index::KeyRev;
@@ -16,8 +18,6 @@ use crate::lease::LeaseTable;
 use crate::options::{Compression, SyncPolicy};
 use crate::state::State;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
-use crate::export::ExportItem;
-use crate::format::record::OpKind;
 use crate::txn::{evaluate, Head, HeadView, Op, Overlay, Txn, TxnResponse, Write};
 use crate::types::{DeleteRequest, Event, EventKind, KeyValue};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -26,6 +26,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The longest lease TTL accepted, in seconds (etcd's limit).
+pub(crate) const MAX_LEASE_TTL: i64 = 9_000_000_000;
 
 /// What callers send the writer.
 pub(crate) enum Request {
@@ -227,9 +230,13 @@ impl Writer {
     }
 
     fn sync(&mut self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync of the active segment", e))?;
+        let synced = if crate::failpoint::fails("writer.fsync_eio") {
+            // EIO, as a failing device reports it.
+            Err(std::io::Error::from_raw_os_error(5))
+        } else {
+            self.file.sync_data()
+        };
+        synced.map_err(|e| Error::io("fdatasync of the active segment", e))?;
         self.dirty = false;
         self.last_sync = Instant::now();
         Ok(())
@@ -315,9 +322,9 @@ impl Writer {
         let now = self.shared.options.clock.now_ms();
         match op {
             LeaseOp::Grant { id, ttl } => {
-                if ttl <= 0 {
+                if !(1..=MAX_LEASE_TTL).contains(&ttl) {
                     return Err(Error::InvalidArgument(format!(
-                        "lease TTL {ttl} is not positive"
+                        "lease TTL {ttl} is not between 1 and {MAX_LEASE_TTL} seconds"
                     )));
                 }
                 let id = if id == 0 {
@@ -327,7 +334,7 @@ impl Writer {
                 } else {
                     id
                 };
-                let deadline_ms = now.saturating_add(ttl as u64 * 1000);
+                let deadline_ms = now.saturating_add((ttl as u64).saturating_mul(1000));
                 self.stage_lease(
                     LeaseRecord::Grant {
                         id,
@@ -344,7 +351,9 @@ impl Writer {
                     .lease_alive(group, id)
                     .filter(|&(_, deadline)| deadline > now)
                     .ok_or(Error::LeaseNotFound { id })?;
-                let deadline_ms = now.saturating_add(ttl as u64 * 1000).max(deadline);
+                let deadline_ms = now
+                    .saturating_add((ttl as u64).saturating_mul(1000))
+                    .max(deadline);
                 self.stage_lease(LeaseRecord::KeepAlive { id, deadline_ms }, group);
                 group.leases.insert(id, Some((ttl, deadline_ms)));
                 Ok(LeaseReply::KeptAlive { ttl })
@@ -384,10 +393,17 @@ impl Writer {
                 ttl,
                 deadline_ms,
             } => {
-                if id <= 0 || ttl <= 0 {
+                if id <= 0 || !(1..=MAX_LEASE_TTL).contains(&ttl) {
                     return Err(Error::InvalidArgument(format!("lease {id} with TTL {ttl}")));
                 }
-                self.stage_lease(LeaseRecord::Grant { id, ttl, deadline_ms }, group);
+                self.stage_lease(
+                    LeaseRecord::Grant {
+                        id,
+                        ttl,
+                        deadline_ms,
+                    },
+                    group,
+                );
                 group.leases.insert(id, Some((ttl, deadline_ms)));
                 Ok(())
             }
@@ -399,7 +415,15 @@ impl Writer {
                     )));
                 }
                 if ops.is_empty() {
-                    return Err(Error::InvalidArgument(format!("revision {revision} has no ops")));
+                    return Err(Error::InvalidArgument(format!(
+                        "revision {revision} has no ops"
+                    )));
+                }
+                if let Some(op) = ops
+                    .iter()
+                    .find(|op| op.lease != 0 && self.lease_alive(group, op.lease).is_none())
+                {
+                    return Err(Error::LeaseNotFound { id: op.lease });
                 }
                 let mut ev = crate::txn::Evaluated {
                     response: TxnResponse::default(),
@@ -453,8 +477,16 @@ impl Writer {
                         sub: sub as u32,
                         kind,
                         key: op.key,
-                        value: if kind == OpKind::Put { op.value } else { Vec::new() },
-                        create_revision: if kind == OpKind::Put { op.create_revision } else { 0 },
+                        value: if kind == OpKind::Put {
+                            op.value
+                        } else {
+                            Vec::new()
+                        },
+                        create_revision: if kind == OpKind::Put {
+                            op.create_revision
+                        } else {
+                            0
+                        },
                         version: if kind == OpKind::Put { op.version } else { 0 },
                         lease: if kind == OpKind::Put { op.lease } else { 0 },
                         prev_mod_revision: op.prev_mod_revision,
@@ -574,9 +606,13 @@ impl Writer {
             return Ok(());
         }
         let base = self.active_len;
-        self.file
-            .write_all_at(&self.group_buf, base)
-            .map_err(|e| Error::io("append to the active segment", e))?;
+        let written = if crate::failpoint::fails("writer.append_enospc") {
+            // ENOSPC, as a full disk reports it.
+            Err(std::io::Error::from_raw_os_error(28))
+        } else {
+            self.file.write_all_at(&self.group_buf, base)
+        };
+        written.map_err(|e| Error::io("append to the active segment", e))?;
         self.active_len += self.group_buf.len() as u64;
         self.dirty = true;
         let due = match self.shared.options.sync {
@@ -608,6 +644,7 @@ impl Writer {
                 }
                 state.current = *revision;
             }
+            state.revs.active.published_len = self.active_len;
         }
         {
             let mut leases = self.shared.lock_leases();

@@ -211,3 +211,21 @@ fn expiry_on_the_real_clock() {
     assert_eq!(resp.events[0].kind, EventKind::Delete);
     assert_eq!(db.get("rt").expect("get"), None);
 }
+
+#[test]
+fn huge_or_non_positive_ttls_are_refused_without_harm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    for ttl in [0, -5, i64::MAX / 100, i64::MAX] {
+        assert!(
+            matches!(db.lease_grant(ttl), Err(Error::InvalidArgument(_))),
+            "ttl {ttl}"
+        );
+    }
+    let id = db
+        .lease_grant(9_000_000_000)
+        .expect("etcd's maximum TTL")
+        .id;
+    assert_eq!(db.lease_keep_alive(id).expect("keep alive"), 9_000_000_000);
+    assert_eq!(db.put("still", "writable").expect("put").revision, 1);
+}

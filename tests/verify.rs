@@ -138,3 +138,18 @@ fn bit_rot_after_open_is_reported_with_file_and_offset() {
         report.problems[0].what
     );
 }
+
+#[test]
+fn lease_frames_after_the_last_revision_are_verified_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default()).expect("open");
+    db.put("a", "1").expect("put");
+    db.lease_grant(60).expect("grant");
+    let report = db.verify().expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.frames, 2, "the transaction and the lease grant");
+    let seg_len = std::fs::metadata(active_segment(dir.path()))
+        .expect("meta")
+        .len();
+    assert_eq!(report.bytes, seg_len);
+}

@@ -13,7 +13,8 @@
 //!      u64  create revision (0 for a delete)
 //!      u64  version (0 for a delete)
 //!      i64  lease (0 for none and for a delete)
-//!      u64  previous mod revision of the key (0 when the key was absent)
+//!      u64  revision of the key's previous record, put or tombstone
+//!           (0 when the key had none)
 //!      key bytes, then value bytes
 //! ```
 
@@ -50,7 +51,8 @@ pub struct RecordOp<'a> {
     pub version: u64,
     /// Attached lease (0 for none).
     pub lease: i64,
-    /// The key's mod revision before this op; 0 when it was absent.
+    /// Revision of the key's previous record (put or tombstone); 0 when it
+    /// had none.
     pub prev_mod_revision: u64,
 }
 

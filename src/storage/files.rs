@@ -33,7 +33,7 @@ pub(crate) enum FileKind {
 
 pub(crate) fn classify(name: &str) -> FileKind {
     let id = |stem: &str| {
-        (stem.len() == 20)
+        (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
             .then(|| stem.parse::<u64>().ok())
             .flatten()
     };
@@ -147,6 +147,7 @@ mod tests {
         assert_eq!(classify(&name_of(&idx_path(dir, 7))), FileKind::Index(7));
         assert_eq!(classify("MANIFEST.tmp"), FileKind::Temp);
         assert_eq!(classify("7.seg"), FileKind::Other);
+        assert_eq!(classify("+0000000000000000001.seg"), FileKind::Other);
         assert_eq!(classify("LOCK"), FileKind::Other);
     }
 

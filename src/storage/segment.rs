@@ -132,6 +132,9 @@ pub(crate) struct ActiveSegment {
     pub(crate) file: Arc<File>,
     /// Index of the transaction frames written so far, in revision order.
     pub(crate) entries: Vec<IdxEntry>,
+    /// Bytes of whole frames published to readers (the writer may have
+    /// appended more that is not published yet).
+    pub(crate) published_len: u64,
 }
 
 impl ActiveSegment {
@@ -155,11 +158,18 @@ impl ActiveSegment {
             path,
             file: Arc::new(file),
             entries: Vec::new(),
+            published_len: SEGMENT_HEADER_LEN as u64,
         })
     }
 
-    /// Opens an existing segment for appending, with the entries recovery found.
-    pub(crate) fn open(dir: &Path, id: u64, entries: Vec<IdxEntry>) -> Result<ActiveSegment> {
+    /// Opens an existing segment for appending, with the entries recovery
+    /// found in its first `len` bytes.
+    pub(crate) fn open(
+        dir: &Path,
+        id: u64,
+        entries: Vec<IdxEntry>,
+        len: u64,
+    ) -> Result<ActiveSegment> {
         let path = segment_path(dir, id);
         let file = OpenOptions::new()
             .read(true)
@@ -171,6 +181,7 @@ impl ActiveSegment {
             path,
             file: Arc::new(file),
             entries,
+            published_len: len,
         })
     }
 

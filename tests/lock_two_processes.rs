@@ -1,0 +1,62 @@
+//! Two processes, one directory: while one holds the store open, a second
+//! process's open fails at once with `Error::Locked`; after the first exits,
+//! the second opens it.
+
+use revkv::{Db, Error, Options};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+const CHILD_ENV: &str = "REVKV_LOCK_CHILD_DIR";
+
+/// The child: opens the store, says so, and holds it until stdin closes.
+#[test]
+#[ignore = "run by lock_is_exclusive_across_processes as a child process"]
+fn child_holds_store() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let db = Db::open(&dir, Options::default()).expect("child open");
+    db.put("owner", "child").expect("child put");
+    println!("ready");
+    std::io::stdout().flush().expect("flush");
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+#[test]
+fn lock_is_exclusive_across_processes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "child_holds_store",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("stdout");
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.trim() == "ready");
+    assert!(ready, "child never opened the store");
+
+    match Db::open(dir.path(), Options::default()) {
+        Err(Error::Locked { path }) => assert_eq!(path, dir.path()),
+        other => panic!("expected Locked while the child holds it, got {other:?}"),
+    }
+
+    drop(child.stdin.take()); // the child returns and exits
+    let status = child.wait().expect("wait");
+    assert!(status.success());
+    let db = Db::open(dir.path(), Options::default()).expect("open after the child exited");
+    assert_eq!(
+        db.get("owner").expect("get").expect("present").value,
+        b"child"
+    );
+}
