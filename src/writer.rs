@@ -7,7 +7,7 @@
 use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::export::ExportItem;
-use crate::format::frame::{encode_frame, FrameKind};
+use crate::format::frame::{encode_frame, encode_frame_if, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::OpKind;
@@ -579,10 +579,15 @@ impl Writer {
             _ => None,
         };
         let frame_at = self.group_buf.len();
-        let frame_len = encode_frame(
+        // A read of one key must decompress its whole frame, so a frame of many
+        // writes is kept compressed only when that halves it; a frame of one
+        // write whenever compression saves anything.
+        let single = ops.len() == 1;
+        let frame_len = encode_frame_if(
             FrameKind::Txn,
             &self.payload_buf,
             level,
+            |raw, packed| packed < raw && (single || packed * 2 <= raw),
             &mut self.group_buf,
         );
         group.staged.push(Staged {
@@ -645,6 +650,11 @@ impl Writer {
                 state.current = *revision;
             }
             state.revs.active.published_len = self.active_len;
+            // Without a map, reads fall back to positioned reads.
+            let _ = state
+                .revs
+                .active
+                .map_published(self.shared.options.segment_size);
         }
         {
             let mut leases = self.shared.lock_leases();

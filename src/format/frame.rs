@@ -98,13 +98,54 @@ impl<'a> Frame<'a> {
         if raw_len > MAX_PAYLOAD {
             return Err(DecodeError::invalid(0, "uncompressed length too large"));
         }
-        let out = zstd::bulk::decompress(&self.stored[4..], raw_len)
+        let out = decompress(&self.stored[4..], raw_len)
             .map_err(|_| DecodeError::invalid(4, "bad zstd data"))?;
         if out.len() != raw_len {
             return Err(DecodeError::invalid(0, "uncompressed length mismatch"));
         }
         Ok(Cow::Owned(out))
     }
+}
+
+thread_local! {
+    /// One zstd decompression context per thread: making a context costs as
+    /// much as decompressing a typical payload.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+thread_local! {
+    /// One zstd compression context per thread (the writer's, in practice).
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses `data` at `level` with this thread's context.
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+        }
+        match slot.as_mut() {
+            Some((_, c)) => c.compress(data),
+            None => zstd::bulk::compress(data, level),
+        }
+    })
+}
+
+/// Decompresses `data` into at most `capacity` bytes with this thread's context.
+fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(data, capacity),
+            None => zstd::bulk::decompress(data, capacity),
+        }
+    })
 }
 
 /// Appends one frame holding `payload` to `out`. When `zstd_level` is given
@@ -116,12 +157,24 @@ pub fn encode_frame(
     zstd_level: Option<i32>,
     out: &mut Vec<u8>,
 ) -> usize {
+    encode_frame_if(kind, payload, zstd_level, |raw, packed| packed < raw, out)
+}
+
+/// Like [`encode_frame`], storing the payload compressed only when
+/// `keep(raw length, stored compressed length)` says so.
+pub fn encode_frame_if(
+    kind: FrameKind,
+    payload: &[u8],
+    zstd_level: Option<i32>,
+    keep: impl Fn(usize, usize) -> bool,
+    out: &mut Vec<u8>,
+) -> usize {
     let start = out.len();
     out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
     let mut flags = 0u8;
-    let compressed = zstd_level.and_then(|level| zstd::bulk::compress(payload, level).ok());
+    let compressed = zstd_level.and_then(|level| compress(payload, level).ok());
     match compressed {
-        Some(c) if c.len() + 4 < payload.len() => {
+        Some(c) if keep(payload.len(), c.len() + 4) => {
             flags |= FLAG_ZSTD;
             out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
             out.extend_from_slice(&c);

@@ -86,7 +86,7 @@ impl RevIndex {
         let pos = self.active.lower_bound(rev);
         match self.active.entries.get(pos) {
             Some(e) if e.revision == rev => Ok(Some((
-                Cow::Owned(self.active.read_frame(e)?),
+                self.active.read_frame(e)?,
                 &self.active.path,
                 e.offset,
             ))),

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::format::idx::{decode_idx_entry, decode_idx_header, encode_idx, IdxEntry};
 use crate::format::segment::{encode_segment_header, SEGMENT_HEADER_LEN};
 use memmap2::Mmap;
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,10 @@ pub(crate) struct ActiveSegment {
     /// Bytes of whole frames published to readers (the writer may have
     /// appended more that is not published yet).
     pub(crate) published_len: u64,
+    /// A read-only map of the file, at least `published_len` long once the
+    /// writer has called [`ActiveSegment::map_published`]. Appends go
+    /// through `file`; Linux's page cache keeps the map coherent with them.
+    map: Option<Mmap>,
 }
 
 impl ActiveSegment {
@@ -159,6 +164,7 @@ impl ActiveSegment {
             file: Arc::new(file),
             entries: Vec::new(),
             published_len: SEGMENT_HEADER_LEN as u64,
+            map: None,
         })
     }
 
@@ -182,6 +188,7 @@ impl ActiveSegment {
             file: Arc::new(file),
             entries,
             published_len: len,
+            map: None,
         })
     }
 
@@ -190,13 +197,47 @@ impl ActiveSegment {
         self.entries.partition_point(|e| e.revision < rev)
     }
 
-    /// Reads the frame an entry points to.
-    pub(crate) fn read_frame(&self, e: &IdxEntry) -> Result<Vec<u8>> {
+    /// Makes sure the map covers every published byte, mapping ahead so
+    /// that this happens rarely (a length past the end of the file is fine:
+    /// only published bytes, which the file holds, are ever read).
+    pub(crate) fn map_published(&mut self, ahead: u64) -> Result<()> {
+        if self
+            .map
+            .as_ref()
+            .is_some_and(|m| m.len() as u64 >= self.published_len)
+        {
+            return Ok(());
+        }
+        let len = self.published_len.max(ahead).next_power_of_two();
+        // SAFETY: the mapped file is only ever appended to while mapped (the
+        // torn-tail truncation happens in recovery, before any map exists),
+        // and readers only touch bytes below `published_len`, which are
+        // written and never change; the directory lock keeps other revkv
+        // processes out.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .len(len as usize)
+                .map(&*self.file)
+        }
+        .map_err(|e| Error::io(format!("map {}", self.path.display()), e))?;
+        self.map = Some(map);
+        Ok(())
+    }
+
+    /// The frame an entry points to: borrowed from the map when it covers
+    /// it, else read from the file.
+    pub(crate) fn read_frame(&self, e: &IdxEntry) -> Result<Cow<'_, [u8]>> {
+        let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
+        if let Some(bytes) = self.map.as_ref().and_then(|m| m.get(start..end)) {
+            if end as u64 <= self.published_len {
+                return Ok(Cow::Borrowed(bytes));
+            }
+        }
         let mut buf = vec![0u8; e.len as usize];
         self.file
             .read_exact_at(&mut buf, e.offset)
             .map_err(|err| Error::io(format!("read {}", self.path.display()), err))?;
-        Ok(buf)
+        Ok(Cow::Owned(buf))
     }
 }
 
