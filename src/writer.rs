@@ -335,15 +335,7 @@ impl Writer {
                     id
                 };
                 let deadline_ms = now.saturating_add((ttl as u64).saturating_mul(1000));
-                self.stage_lease(
-                    LeaseRecord::Grant {
-                        id,
-                        ttl,
-                        deadline_ms,
-                    },
-                    group,
-                );
-                group.leases.insert(id, Some((ttl, deadline_ms)));
+                self.stage_grant(id, ttl, deadline_ms, group);
                 Ok(LeaseReply::Granted { id, ttl })
             }
             LeaseOp::KeepAlive { id } => {
@@ -396,15 +388,7 @@ impl Writer {
                 if id <= 0 || !(1..=MAX_LEASE_TTL).contains(&ttl) {
                     return Err(Error::InvalidArgument(format!("lease {id} with TTL {ttl}")));
                 }
-                self.stage_lease(
-                    LeaseRecord::Grant {
-                        id,
-                        ttl,
-                        deadline_ms,
-                    },
-                    group,
-                );
-                group.leases.insert(id, Some((ttl, deadline_ms)));
+                self.stage_grant(id, ttl, deadline_ms, group);
                 Ok(())
             }
             ExportItem::Revision { revision, ops } => {
@@ -532,6 +516,17 @@ impl Writer {
                 return id;
             }
         }
+    }
+
+    /// Stages a lease grant and makes the group see the lease.
+    fn stage_grant(&mut self, id: i64, ttl: i64, deadline_ms: u64, group: &mut Group) {
+        let rec = LeaseRecord::Grant {
+            id,
+            ttl,
+            deadline_ms,
+        };
+        self.stage_lease(rec, group);
+        group.leases.insert(id, Some((ttl, deadline_ms)));
     }
 
     fn stage_lease(&mut self, rec: LeaseRecord, group: &mut Group) {
