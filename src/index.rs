@@ -4,6 +4,7 @@
 
 use crate::types::KeyRange;
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 use std::ops::Bound;
 
 /// One write of a key: where its record is, and whether it deleted the key.
@@ -14,21 +15,92 @@ pub(crate) struct KeyRev {
     pub(crate) tombstone: bool,
 }
 
+/// A [`KeyRev`] as the index stores it: 12 bytes, the tombstone flag in the
+/// top bit of `sub` (subs stay far below 2^31: a record holds at most
+/// `MAX_PAYLOAD / 41` ops), and a main revision that is never 0, which lets
+/// [`Revs`] use it as its niche.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed {
+    main: NonZeroU64,
+    sub: u32,
+}
+
+const TOMBSTONE: u32 = 1 << 31;
+
+impl Packed {
+    fn new(r: KeyRev) -> Packed {
+        Packed {
+            // Revisions start at 1; 0 never reaches the index.
+            main: NonZeroU64::new(r.main).unwrap_or(NonZeroU64::MIN),
+            sub: r.sub | if r.tombstone { TOMBSTONE } else { 0 },
+        }
+    }
+
+    fn get(self) -> KeyRev {
+        KeyRev {
+            main: self.main.get(),
+            sub: self.sub & !TOMBSTONE,
+            tombstone: self.sub & TOMBSTONE != 0,
+        }
+    }
+}
+
+/// A key's writes, oldest first: most keys have one, stored inline (16 bytes
+/// in all, the same as the pointer form thanks to the niche).
+#[derive(Debug, Clone)]
+enum Revs {
+    One(Packed),
+    // Boxed on purpose: a Vec inline would make every entry 24 bytes.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Packed>>),
+}
+
+impl Revs {
+    fn as_slice(&self) -> &[Packed] {
+        match self {
+            Revs::One(p) => std::slice::from_ref(p),
+            Revs::Many(v) => v,
+        }
+    }
+
+    fn push(&mut self, p: Packed) {
+        match self {
+            Revs::One(first) => *self = Revs::Many(Box::new(vec![*first, p])),
+            Revs::Many(v) => v.push(p),
+        }
+    }
+
+    /// Drops the `n` oldest writes; `None` when none remain.
+    fn drop_oldest(self, n: usize) -> Option<Revs> {
+        let mut v = match self {
+            Revs::One(p) => return (n == 0).then_some(Revs::One(p)),
+            Revs::Many(v) => *v,
+        };
+        v.drain(..n.min(v.len()));
+        match v.len() {
+            0 => None,
+            1 => Some(Revs::One(v[0])),
+            _ => Some(Revs::Many(Box::new(v))),
+        }
+    }
+}
+
 /// key -> its writes, oldest first. A tombstone ends a generation; a key
 /// whose only surviving write is a tombstone stays indexed (incident 3).
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    keys: BTreeMap<Vec<u8>, Vec<KeyRev>>,
+    keys: BTreeMap<Box<[u8]>, Revs>,
     revisions: usize,
 }
 
 impl KeyIndex {
     /// Records a write; `rev` is newer than every write already recorded.
     pub(crate) fn push(&mut self, key: &[u8], rev: KeyRev) {
+        let p = Packed::new(rev);
         match self.keys.get_mut(key) {
-            Some(revs) => revs.push(rev),
+            Some(revs) => revs.push(p),
             None => {
-                self.keys.insert(key.to_vec(), vec![rev]);
+                self.keys.insert(key.into(), Revs::One(p));
             }
         }
         self.revisions += 1;
@@ -36,7 +108,7 @@ impl KeyIndex {
 
     /// The newest write of `key` at or below `at`, tombstones included.
     pub(crate) fn latest(&self, key: &[u8], at: u64) -> Option<KeyRev> {
-        latest_in(self.keys.get(key)?, at)
+        latest_in(self.keys.get(key)?.as_slice(), at)
     }
 
     /// The put of `key` visible at `at`, `None` when absent or deleted.
@@ -50,7 +122,7 @@ impl KeyIndex {
         range: &'a KeyRange,
         at: u64,
     ) -> impl Iterator<Item = (&'a [u8], KeyRev)> + 'a {
-        let iter: Box<dyn Iterator<Item = (&Vec<u8>, &Vec<KeyRev>)>> = if range.is_single() {
+        let iter: Box<dyn Iterator<Item = (&Box<[u8]>, &Revs)>> = if range.is_single() {
             Box::new(self.keys.get_key_value(range.key.as_slice()).into_iter())
         } else {
             let start = Bound::Included(range.scan_start());
@@ -61,16 +133,17 @@ impl KeyIndex {
             Box::new(self.keys.range::<[u8], _>((start, end)))
         };
         iter.filter_map(move |(k, revs)| {
-            latest_in(revs, at)
+            latest_in(revs.as_slice(), at)
                 .filter(|r| !r.tombstone)
-                .map(|r| (k.as_slice(), r))
+                .map(|r| (&k[..], r))
         })
     }
 
     /// True when the index holds this exact write of `key`.
     pub(crate) fn contains(&self, key: &[u8], main: u64, sub: u32) -> bool {
         self.keys.get(key).is_some_and(|revs| {
-            revs.binary_search_by(|r| (r.main, r.sub).cmp(&(main, sub)))
+            revs.as_slice()
+                .binary_search_by(|p| (p.main.get(), p.sub & !TOMBSTONE).cmp(&(main, sub)))
                 .is_ok()
         })
     }
@@ -83,8 +156,9 @@ impl KeyIndex {
     pub(crate) fn compact(&mut self, at: u64) {
         let mut removed = 0;
         self.keys.retain(|_, revs| {
-            let n = revs.partition_point(|r| r.main <= at);
-            let Some(newest) = n.checked_sub(1).map(|i| revs[i]) else {
+            let slice = revs.as_slice();
+            let n = slice.partition_point(|p| p.main.get() <= at);
+            let Some(newest) = n.checked_sub(1).map(|i| slice[i].get()) else {
                 return true;
             };
             let drop = if newest.tombstone && newest.main < at {
@@ -92,9 +166,18 @@ impl KeyIndex {
             } else {
                 n - 1
             };
-            revs.drain(..drop);
+            if drop == 0 {
+                return true;
+            }
             removed += drop;
-            !revs.is_empty()
+            let placeholder = Revs::One(Packed::new(newest));
+            match std::mem::replace(revs, placeholder).drop_oldest(drop) {
+                Some(kept) => {
+                    *revs = kept;
+                    true
+                }
+                None => false,
+            }
         });
         self.revisions -= removed;
     }
@@ -110,9 +193,9 @@ impl KeyIndex {
     }
 }
 
-fn latest_in(revs: &[KeyRev], at: u64) -> Option<KeyRev> {
-    let n = revs.partition_point(|r| r.main <= at);
-    n.checked_sub(1).map(|i| revs[i])
+fn latest_in(revs: &[Packed], at: u64) -> Option<KeyRev> {
+    let n = revs.partition_point(|p| p.main.get() <= at);
+    n.checked_sub(1).map(|i| revs[i].get())
 }
 
 #[cfg(test)]
@@ -181,6 +264,22 @@ mod tests {
         assert!(!idx.contains(b"at", 1, 0));
         assert_eq!(idx.revision_count(), 3);
         assert_eq!(idx.key_count(), 2);
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        assert_eq!(std::mem::size_of::<Revs>(), 16);
+        assert_eq!(Packed::new(del(7)).get(), del(7));
+        assert_eq!(
+            Packed::new(KeyRev {
+                main: 9,
+                sub: 1000,
+                tombstone: false
+            })
+            .get()
+            .sub,
+            1000
+        );
     }
 
     #[test]
