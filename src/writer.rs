@@ -178,22 +178,23 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let max = self.shared.options.max_group_requests;
         let mut group = Vec::with_capacity(max);
+        let mut last_group = 1;
         loop {
             let Some(first) = self.next_request() else {
                 break;
             };
-            let mut stop = false;
-            let mut next = Some(first);
-            while let Some(req) = next.take() {
-                match req {
-                    Request::Shutdown => stop = true,
-                    other => group.push(other),
+            let mut stop = self.gather(first, &mut group, max);
+            // Callers answered by the last group are still coming back: when
+            // fewer than last time are queued, give them one yield to arrive,
+            // so that they share this group's fsync instead of the next one's.
+            // A lone writer (groups of one) never waits here.
+            if !stop && group.len() < last_group.min(max) {
+                std::thread::yield_now();
+                if let Ok(req) = self.rx.try_recv() {
+                    stop = self.gather(req, &mut group, max);
                 }
-                if stop || group.len() >= max {
-                    break;
-                }
-                next = self.rx.try_recv().ok();
             }
+            last_group = group.len().max(1);
             if !group.is_empty() {
                 self.commit_group(&mut group);
             }
@@ -206,6 +207,23 @@ impl Writer {
                 self.shared.poison(&e);
             }
         }
+    }
+
+    /// Adds `first` and whatever else is queued (up to `max`) to the group;
+    /// true when a shutdown request was among them.
+    fn gather(&mut self, first: Request, group: &mut Vec<Request>, max: usize) -> bool {
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                Request::Shutdown => return true,
+                other => group.push(other),
+            }
+            if group.len() >= max {
+                break;
+            }
+            next = self.rx.try_recv().ok();
+        }
+        false
     }
 
     /// Waits for the next request; under `Interval` it also syncs when the
