@@ -936,7 +936,9 @@ fn crash_harness_child() {
     let child = Arc::new(Child {
         db,
         round,
-        next: AtomicU64::new(0),
+        // From 1: a lease is granted with its operation id, and id 0 would
+        // let the store pick one.
+        next: AtomicU64::new(1),
         leases: Mutex::new(leases),
         quiesce: RwLock::new(()),
         acked: AtomicU64::new(0),
