@@ -260,6 +260,7 @@ fn flush(seg: &ActiveSegment, len: &mut u64, buf: &mut Vec<u8>) -> Result<()> {
 /// compactor thread (or open, before it starts) calls this, so the key index
 /// changes under it only by appends above the current revision.
 fn rewrite(shared: &Shared, target: u64) -> Result<()> {
+    let _rewriting = shared.rewrite_lock();
     shared.write_state().keys.compact(target);
     let sealed: Vec<Arc<SealedSegment>> = shared.read_state().revs.sealed().to_vec();
     // Candidates: the sealed segments that may hold writes below the target.

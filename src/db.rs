@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     manifest: Mutex<Manifest>,
     /// Held while a compaction is scheduled, so two never interleave.
     compaction: Mutex<()>,
+    /// Held for the whole of a compaction rewrite.
+    rewrite: Mutex<()>,
     /// Live leases; changed by the writer after each commit.
     leases: Mutex<LeaseTable>,
 }
@@ -58,6 +60,11 @@ impl Shared {
     /// The lease table.
     pub(crate) fn lock_leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held by a compaction rewrite from start to end.
+    pub(crate) fn rewrite_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.rewrite.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Serializes compaction scheduling.
@@ -170,6 +177,7 @@ impl Db {
             hub: Arc::new(hub),
             manifest: Mutex::new(recovered.manifest),
             compaction: Mutex::new(()),
+            rewrite: Mutex::new(()),
             leases: Mutex::new(recovered.leases),
         });
         // An interrupted compaction is finished before the store is served.
@@ -450,7 +458,7 @@ impl Db {
     /// [`Db::verify`] calling `progress(bytes done, bytes total)` as it reads.
     pub fn verify_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
         self.check_open()?;
-        crate::verify::verify(&self.shared, progress)
+        crate::verify::verify(&self.shared, &self.tx, progress)
     }
 
     /// Streams the store into `sink` (see [`ExportItem`] for the order):

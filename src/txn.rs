@@ -480,7 +480,10 @@ pub(crate) fn evaluate(
                     value: p.value.clone(),
                     create_revision: head.kv.as_ref().map_or(rev, |kv| kv.create_revision),
                     mod_revision: rev,
-                    version: head.kv.as_ref().map_or(1, |kv| kv.version + 1),
+                    version: head
+                        .kv
+                        .as_ref()
+                        .map_or(1, |kv| kv.version.saturating_add(1)),
                     lease: p.lease,
                 };
                 writes.push(Write {

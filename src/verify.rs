@@ -5,16 +5,21 @@
 //! property whose loss brought deleted objects back in incident 2).
 
 use crate::db::Shared;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::frame::{decode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
+use crate::format::manifest::Manifest;
 use crate::format::record::decode_txn;
 use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::storage::files::{classify, idx_path, segment_path, FileKind};
 use crate::storage::segment::map_file;
+use crate::storage::segment::SealedSegment;
+use crate::writer::Request;
+use crossbeam_channel::{bounded, Sender};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +123,13 @@ impl Checker {
                         for op in &ops {
                             let expected = self.chain.insert(op.key.to_vec(), rev);
                             let ok = match expected {
-                                Some(prev) => op.prev_mod_revision == prev,
+                                // A write names the key's previous record;
+                                // 0 when the writer no longer knew it, which
+                                // only happens below the compaction point.
+                                Some(prev) => {
+                                    op.prev_mod_revision == prev
+                                        || (op.prev_mod_revision == 0 && prev < self.compacted)
+                                }
                                 // The first surviving record of a key may
                                 // point below the compaction point, nowhere else.
                                 None => {
@@ -151,22 +162,70 @@ impl Checker {
     }
 }
 
+/// What verify checks, taken at one moment.
+struct Snapshot {
+    manifest: Manifest,
+    sealed: Vec<Arc<SealedSegment>>,
+    active_id: u64,
+    active_end: u64,
+    compacted: u64,
+    names: Vec<String>,
+}
+
+fn snapshot(shared: &Shared) -> Snapshot {
+    let manifest = shared.manifest();
+    let state = shared.read_state();
+    let names = std::fs::read_dir(&shared.dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    Snapshot {
+        manifest,
+        sealed: state.revs.sealed().to_vec(),
+        active_id: state.revs.active.id,
+        active_end: state.revs.active.published_len,
+        compacted: state.compacted,
+        names,
+    }
+}
+
 /// Verifies the store behind `shared`. `progress(done, total)` is called
 /// with bytes of segment data as they are read.
-pub(crate) fn verify(shared: &Shared, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
-    let dir = shared.dir.clone();
-    let manifest = shared.manifest();
-    let (sealed, active_id, active_end, compacted) = {
-        let state = shared.read_state();
-        let active = &state.revs.active;
-        let end = active.published_len;
-        (
-            state.revs.sealed().to_vec(),
-            active.id,
-            end,
-            state.compacted,
-        )
+///
+/// The MANIFEST, the published state and the directory listing are taken
+/// together: with no compaction rewrite running (its lock is held) and on the
+/// writer thread between two groups (no segment roll under way), so that no
+/// install in progress shows up as a mismatch.
+pub(crate) fn verify(
+    shared: &Arc<Shared>,
+    writer: &Sender<Request>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport> {
+    let snap = {
+        let _no_rewrite = shared.rewrite_lock();
+        let (reply, answer) = bounded(1);
+        let on_writer = Arc::clone(shared);
+        let take = move || {
+            let _ = reply.send(snapshot(&on_writer));
+        };
+        writer
+            .send(Request::Barrier(Box::new(take)))
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
     };
+    let Snapshot {
+        manifest,
+        sealed,
+        active_id,
+        active_end,
+        compacted,
+        names,
+    } = snap;
+    let dir = shared.dir.clone();
     let mut c = Checker {
         report: VerifyReport::default(),
         chain: HashMap::new(),
@@ -185,17 +244,14 @@ pub(crate) fn verify(shared: &Shared, progress: &mut dyn FnMut(u64, u64)) -> Res
             ),
         );
     }
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let stray = match classify(&name) {
-                FileKind::Segment(id) => !listed.contains(&id),
-                FileKind::Index(id) => !listed[..listed.len() - 1].contains(&id),
-                _ => false,
-            };
-            if stray {
-                c.problem(&dir.join(&name), 0, "file not named by the MANIFEST");
-            }
+    for name in names {
+        let stray = match classify(&name) {
+            FileKind::Segment(id) => !listed.contains(&id),
+            FileKind::Index(id) => !listed[..listed.len() - 1].contains(&id),
+            _ => false,
+        };
+        if stray {
+            c.problem(&dir.join(&name), 0, "file not named by the MANIFEST");
         }
     }
     let total: u64 = sealed.iter().map(|s| s.bytes().len() as u64).sum::<u64>() + active_end;

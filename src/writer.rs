@@ -12,7 +12,7 @@ use crate::format::idx::IdxEntry;
 use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::OpKind;
 use crate::format::record::{encode_txn, RecordOp};
-use crate::format::MAX_PAYLOAD;
+use crate::format::{MAX_COUNTER, MAX_PAYLOAD};
 use crate::index::KeyRev;
 use crate::lease::LeaseTable;
 use crate::options::{Compression, SyncPolicy};
@@ -47,6 +47,9 @@ pub(crate) enum Request {
         item: ExportItem,
         reply: Sender<Result<()>>,
     },
+    /// Run a function on the writer thread between two groups, while no
+    /// segment roll can be under way (verify takes its snapshot this way).
+    Barrier(Box<dyn FnOnce() + Send>),
     /// Finish queued work, sync, and stop.
     Shutdown,
 }
@@ -216,6 +219,13 @@ impl Writer {
         while let Some(req) = next.take() {
             match req {
                 Request::Shutdown => return true,
+                Request::Barrier(f) => {
+                    // Everything queued before it is committed first.
+                    if !group.is_empty() {
+                        self.commit_group(group);
+                    }
+                    f();
+                }
                 other => group.push(other),
             }
             if group.len() >= max {
@@ -290,7 +300,7 @@ impl Writer {
                         let result = self.run_import(&state, &mut group, item);
                         replies.push(Pending::Import(reply, result));
                     }
-                    Request::Shutdown => {}
+                    Request::Shutdown | Request::Barrier(_) => {}
                 }
             }
         }
@@ -328,6 +338,11 @@ impl Writer {
     /// Evaluates and stages one transaction.
     fn run_txn(&mut self, state: &State, group: &mut Group, txn: &Txn) -> Result<TxnResponse> {
         let rev = group.next_rev;
+        if rev > MAX_COUNTER {
+            return Err(Error::InvalidArgument(
+                "the revision space is exhausted".into(),
+            ));
+        }
         let ev = {
             let exists = |id: i64| self.lease_alive(group, id).is_some();
             evaluate(state, &group.overlay, txn, rev, &exists)?
@@ -410,7 +425,7 @@ impl Writer {
                 Ok(())
             }
             ExportItem::Revision { revision, ops } => {
-                if revision < group.next_rev {
+                if revision < group.next_rev || revision > MAX_COUNTER {
                     return Err(Error::InvalidArgument(format!(
                         "revision {revision} does not follow {}",
                         group.next_rev - 1
@@ -734,6 +749,6 @@ fn unanswered(req: Request) -> Option<Pending> {
         Request::Txn { reply, .. } => Some(Pending::Txn(reply, Err(Error::Closed))),
         Request::Lease { reply, .. } => Some(Pending::Lease(reply, Err(Error::Closed))),
         Request::Import { reply, .. } => Some(Pending::Import(reply, Err(Error::Closed))),
-        Request::Shutdown => None,
+        Request::Shutdown | Request::Barrier(_) => None,
     }
 }

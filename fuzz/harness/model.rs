@@ -1010,25 +1010,7 @@ impl Runner {
             &req,
         );
         self.check(self.m.compacted);
-        let mut tries = 0;
-        let problems = loop {
-            let report = self.db.verify().expect("verify");
-            let problems: Vec<_> = report
-                .problems
-                .into_iter()
-                .filter(|p| !super::known_issue(super::KNOWN_VERIFY_CHAIN, &p.what))
-                .collect();
-            // A background compaction may be installing its files while
-            // verify lists them; a real problem outlives the retries.
-            let racing = problems
-                .iter()
-                .all(|p| super::known_issue(super::KNOWN_VERIFY_RACE, &p.what));
-            tries += 1;
-            if problems.is_empty() || !racing || tries == 100 {
-                break problems;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let problems = self.db.verify().expect("verify").problems;
         assert!(
             problems.is_empty(),
             "verify of a store built through the API: {problems:#?}"
@@ -1466,12 +1448,7 @@ fn misuse_action(input: &mut Input<'_>, m: &Model) -> Action {
                     (u64::MAX / 1000) as i64 + 1,
                     1 << 62,
                 ][input.below(4)];
-                let overflows = (ttl as u64).checked_mul(1000).is_none();
-                if overflows && super::known_issue(super::KNOWN_TTL_OVERFLOW, "") {
-                    Action::Grant(0, 9_000_000_001)
-                } else {
-                    Action::Grant(0, ttl)
-                }
+                Action::Grant(0, ttl)
             }
         },
         10 => Action::Watch(

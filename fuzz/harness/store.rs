@@ -57,7 +57,7 @@ impl Builder {
         let wild = input.byte() < 24;
         let revision = match input.byte() % 16 {
             0 => self.last_rev,
-            1 => super::clamp_revision(input.wild_u64()),
+            1 => input.wild_u64(),
             2 => self.last_rev.saturating_add(2 + input.byte() as u64 % 4),
             _ => self.last_rev.saturating_add(1),
         };
@@ -263,13 +263,10 @@ pub fn open_dir(data: &[u8]) {
                     let s = input.below(last.min(1 << 16) as usize + 2) as u64;
                     (s, input.below(s as usize + 1) as u64)
                 }
-                _ => (
-                    super::clamp_revision(input.wild_u64()),
-                    super::clamp_revision(input.wild_u64()),
-                ),
+                _ => (input.wild_u64(), input.wild_u64()),
             };
             let next = match input.byte() % 8 {
-                0 => super::clamp_segment_id(input.wild_u64()),
+                0 => input.wild_u64(),
                 _ => ids.iter().max().map_or(1, |m| m + 1),
             };
             let m = Manifest {
@@ -396,10 +393,6 @@ fn check_store(db: &Db, dir: &Path, options: &dyn Fn() -> Options) {
     }
     for &id in &leases {
         let granted = expect("lease_time_to_live", db.lease_time_to_live(id, false));
-        let overflows = (granted.granted_ttl as u64).checked_mul(1000).is_none();
-        if overflows && super::known_issue(super::KNOWN_TTL_OVERFLOW, "") {
-            continue;
-        }
         assert_eq!(
             expect("lease_keep_alive", db.lease_keep_alive(id)),
             granted.granted_ttl
@@ -464,9 +457,7 @@ fn check_store(db: &Db, dir: &Path, options: &dyn Fn() -> Options) {
     assert_eq!(expect("delete", db.delete(PROBE)).revision, rev + 2);
     let mut expected = all.kvs.clone();
     let mut written = 2;
-    let overwrite = all.kvs.first().filter(|old| {
-        old.version < u64::MAX || !super::known_issue(super::KNOWN_VERSION_OVERFLOW, "")
-    });
+    let overwrite = all.kvs.first();
     if let Some(old) = overwrite {
         match db.put(old.key.clone(), "w") {
             Ok(p) => {

@@ -14,7 +14,7 @@
 //! then u32      CRC32 of every byte before it
 //! ```
 
-use super::{check_magic_version, DecodeError, Reader, FORMAT_VERSION};
+use super::{check_magic_version, DecodeError, Reader, FORMAT_VERSION, MAX_COUNTER};
 
 const MAGIC: &[u8; 8] = b"REVKVMAN";
 const FIXED_LEN: usize = 40;
@@ -88,6 +88,9 @@ pub fn decode_manifest(buf: &[u8]) -> Result<Manifest, DecodeError> {
             16,
             "segment id at or above the next id",
         ));
+    }
+    if next_segment_id > MAX_COUNTER || compact_scheduled > MAX_COUNTER {
+        return Err(DecodeError::invalid(16, "counter out of range"));
     }
     if compact_finished > compact_scheduled {
         return Err(DecodeError::invalid(

@@ -14,6 +14,11 @@ use std::fmt;
 /// The on-disk format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The largest revision, version, compaction revision or segment id a file
+/// may hold: etcd's revisions are signed 64-bit, and staying below `i64::MAX`
+/// leaves every `+ 1` the engine does on them room.
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
+
 /// The largest frame payload (after decompression) revkv writes or accepts.
 pub const MAX_PAYLOAD: usize = 256 << 20;
 

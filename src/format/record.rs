@@ -18,7 +18,7 @@
 //!      key bytes, then value bytes
 //! ```
 
-use super::{DecodeError, Reader};
+use super::{DecodeError, Reader, MAX_COUNTER};
 
 const HEADER_LEN: usize = 12;
 const TABLE_ENTRY_LEN: usize = 8;
@@ -93,8 +93,8 @@ pub fn encoded_len(ops: impl IntoIterator<Item = (usize, usize)>) -> usize {
 fn header(payload: &[u8]) -> Result<(u64, usize), DecodeError> {
     let mut r = Reader::new(payload);
     let revision = r.u64()?;
-    if revision == 0 {
-        return Err(DecodeError::invalid(0, "revision 0"));
+    if revision == 0 || revision > MAX_COUNTER {
+        return Err(DecodeError::invalid(0, "revision out of range"));
     }
     let count = r.u32()? as usize;
     if count == 0 {
@@ -146,6 +146,12 @@ fn decode_op(
     }
     if kind == OpKind::Put && (version == 0 || create_revision == 0) {
         return Err(DecodeError::invalid(offset, "put without version"));
+    }
+    if version > MAX_COUNTER || create_revision > MAX_COUNTER || prev_mod_revision > MAX_COUNTER {
+        return Err(DecodeError::invalid(
+            offset,
+            "version or revision out of range",
+        ));
     }
     Ok((
         RecordOp {
