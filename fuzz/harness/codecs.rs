@@ -14,7 +14,7 @@ use revkv::format::record::{
     decode_txn, encode_txn, encoded_len, find_op, txn_revision, OpKind, RecordOp,
 };
 use revkv::format::segment::{decode_segment_header, encode_segment_header, SEGMENT_HEADER_LEN};
-use revkv::format::DecodeError;
+use revkv::format::{DecodeError, MAX_COUNTER};
 
 const LEASE_KINDS: [LeaseKind; 3] = [LeaseKind::Grant, LeaseKind::KeepAlive, LeaseKind::Revoke];
 
@@ -239,6 +239,9 @@ impl OwnedOp {
 
     fn valid(&self) -> bool {
         !self.key.is_empty()
+            && self.version <= MAX_COUNTER
+            && self.create_revision <= MAX_COUNTER
+            && self.prev_mod_revision <= MAX_COUNTER
             && match self.kind {
                 OpKind::Put => self.version > 0 && self.create_revision > 0,
                 OpKind::Delete => {
@@ -326,7 +329,10 @@ fn encoded_txn_round_trip(input: &mut Input<'_>) {
     let mut payload = Vec::new();
     encode_txn(revision, &records, &mut payload);
     let subs_increase = records.windows(2).all(|w| w[0].sub < w[1].sub);
-    let valid = revision > 0 && !ops.is_empty() && subs_increase && ops.iter().all(OwnedOp::valid);
+    let valid = (1..=MAX_COUNTER).contains(&revision)
+        && !ops.is_empty()
+        && subs_increase
+        && ops.iter().all(OwnedOp::valid);
     match decode_txn(&payload) {
         Ok((r, decoded)) => {
             assert!(valid, "invalid record accepted");
@@ -431,6 +437,8 @@ pub fn decode_manifest(data: &[u8]) {
     sorted.dedup();
     let valid = sorted.len() == m.segments.len()
         && m.segments.iter().all(|&id| id < m.next_segment_id)
+        && m.next_segment_id <= MAX_COUNTER
+        && m.compact_scheduled <= MAX_COUNTER
         && m.compact_finished <= m.compact_scheduled;
     let buf = encode_manifest(&m);
     match revkv::format::manifest::decode_manifest(&buf) {
