@@ -177,8 +177,9 @@ pub(crate) fn remaining_secs(deadline_ms: u64, now_ms: u64) -> i64 {
 }
 
 /// Revokes sent per batch by the expiry thread before it waits for them:
-/// bounded, so foreground writes queued meanwhile are not starved.
-const EXPIRY_BATCH: usize = 256;
+/// small, so that a foreground write queued behind a batch waits for a few
+/// revokes' work, not hundreds (each batch still shares one group commit).
+const EXPIRY_BATCH: usize = 32;
 
 /// The expiry thread's body: revokes expired leases through the writer
 /// until `stop` is closed.

@@ -443,6 +443,11 @@ fn catch_up_round(shared: &Shared) {
         // A few batches per watcher per round keeps one slow reader from
         // starving the others.
         for _ in 0..8 {
+            // A watcher whose buffer is full cannot take a response: reading
+            // its history now would be thrown away (and hold the read lock).
+            if tx.is_full() {
+                break;
+            }
             let step = {
                 let state = shared.read_state();
                 read_batch(&state, id, next_rev, &req)
