@@ -1191,6 +1191,8 @@ fn run_child(dir: &Path, round: u64, threads: u64, plan: &Plan) -> Result<ChildR
     };
     let _ = reader.join();
     lines.extend(rx.try_iter());
+    // The READY line may come in only after the child has ended.
+    opened |= lines.iter().any(|l| l.starts_with("READY "));
     let stderr = errors.join().unwrap_or_default();
     let ended = match (status.code(), status.signal()) {
         (_, Some(9)) => Ended::Killed,
