@@ -371,28 +371,6 @@ struct Raw {
     seq_mib_s: f64,
 }
 
-/// Median of 200 appends of 200 bytes + fdatasync, in `dir`.
-fn raw_fdatasync(dir: &Path) -> std::io::Result<f64> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("raw.log");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)?;
-    let mut lat = Vec::with_capacity(200);
-    for _ in 0..200 {
-        let t = Instant::now();
-        f.write_all(&[0xa5u8; 200])?;
-        f.sync_data()?;
-        lat.push(t.elapsed().as_secs_f64());
-    }
-    drop(f);
-    let _ = std::fs::remove_file(&path);
-    lat.sort_by(f64::total_cmp);
-    Ok(lat[100])
-}
-
 /// The disk's limits, measured in `dir`: append 200 bytes + fdatasync, 1,000
 /// times (median, p99); 256 MiB in 1 MiB writes + fsync.
 fn raw_limits(dir: &Path) -> std::io::Result<Raw> {
@@ -600,6 +578,17 @@ fn rows(cli: &Cli) -> Vec<(String, Cell)> {
             }),
         ));
         rows.push((
+            "raw append 200 B + fdatasync, median of 200, just before / after the 1,000 writes"
+                .into(),
+            Box::new(|r| {
+                Some(format!(
+                    "{} / {}",
+                    fmt_secs(*r.get("raw_before_single_p50_s")?),
+                    fmt_secs(*r.get("raw_after_single_p50_s")?)
+                ))
+            }),
+        ));
+        rows.push((
             "durable writes, 8 threads × 250 puts".into(),
             time_and_rate("threaded_puts_s", 2000.0),
         ));
@@ -620,10 +609,6 @@ fn rows(cli: &Cli) -> Vec<(String, Cell)> {
             time_and_rate("removals_s", (n / 2) as f64),
         ));
     }
-    rows.push((
-        "raw fdatasync median, measured just before this engine ran".into(),
-        Box::new(|r| Some(fmt_secs(*r.get("raw_fdatasync_p50_s")?))),
-    ));
     rows.push((
         "open after clean close".into(),
         Box::new(|r| Some(fmt_secs(*r.get("open_clean_s")?))),
@@ -689,9 +674,7 @@ fn parent(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     let raw_before = raw_limits(&cli.dir.join("raw"))?;
     let mut all = Vec::new();
     for engine in &cli.engines {
-        let raw = raw_fdatasync(&cli.dir.join("raw"))?;
-        let (mut results, error) = run_engine(cli, engine);
-        results.insert("raw_fdatasync_p50_s".into(), raw);
+        let (results, error) = run_engine(cli, engine);
         all.push((engine.clone(), results, error));
     }
     eprintln!("raw limits (after) ...");
