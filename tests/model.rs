@@ -1,23 +1,45 @@
 //! Model test: random sequences of puts, deletes, delete ranges,
 //! transactions, reads at random revisions, compactions, reopens and abrupt
-//! drops, run
-//! against a `Db` and against a plain in-memory model of etcd's semantics
-//! (a full snapshot of the key space per revision), compared after every
-//! step: every response field, the current revision and the whole state;
-//! after a reopen or drop and at the end, every past revision too.
+//! drops, and leases (grants, puts attached to a lease, keep-alives,
+//! revokes, time-to-live queries, and expiry as a test clock moves, also
+//! while the store is closed), run against a `Db` and against a plain
+//! in-memory model of etcd's semantics (a full snapshot of the key space
+//! per revision, and every live lease), compared after every step: every
+//! response field, the current revision, the whole state and every lease;
+//! after a reopen, a drop or an expiry and at the end, every past revision
+//! too.
 //!
-//! `PROPTEST_CASES` sets the number of cases (default 500).
+//! Time: the store reads a `ManualClock` that moves only in `Advance` steps
+//! (so no lease ever expires by accident between steps). Expiry is
+//! asynchronous: after the clock moves, the test waits (bounded) for the
+//! store to revoke every lease the model finds due, then replays those
+//! revocations on the model in the order the store's history shows,
+//! checking that order is allowed (soonest deadline first; any order among
+//! equal deadlines).
+//!
+//! Two property tests: `store_matches_the_model` (mostly the KV API, a few
+//! lease steps; `PROPTEST_CASES`, default 500) and `leases_match_the_model`
+//! (lease-heavy; each expiry waits for the store's expiry thread, which
+//! polls every 50 ms, so it runs `PROPTEST_CASES * 3 / 10` cases, default
+//! 150): 650 cases by default, about 5 s on two cores.
+//!
+//! Every close runs under a watchdog that aborts the binary if it hangs.
+//! Closing while an expiry is under way is not generated yet
+//! (`CLOSE_WHILE_EXPIRING`): the store hangs there; the ignored test
+//! `bug_close_right_after_open_with_an_expired_lease_hangs` shows it.
 
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use revkv::{
     Compare, CompareOp, CompareTarget, Compression, Db, DeleteRequest, DeleteResponse, Error,
-    KeyRange, KeyValue, Op, OpResponse, Options, PutRequest, PutResponse, RangeRequest,
-    RangeResponse, SyncPolicy, Txn, TxnResponse,
+    KeyRange, KeyValue, LeaseGrantResponse, LeaseTimeToLive, ManualClock, Op, OpResponse, Options,
+    PutRequest, PutResponse, RangeRequest, RangeResponse, SyncPolicy, Txn, TxnResponse,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// The key space: small, with shared prefixes, so that keys collide and
 /// prefix and interval ranges cover several keys.
@@ -26,6 +48,18 @@ const KEYS: [&str; 6] = ["a", "a/1", "a/2", "ab", "b", "b/1"];
 const BOUNDS: [&str; 10] = ["a", "a/", "a/1", "a/2", "a0", "ab", "b", "b/", "b/1", "c"];
 /// Prefixes; "" means every key.
 const PREFIXES: [&str; 5] = ["a", "a/", "ab", "b", ""];
+/// What the test clock reads when a run starts (Unix milliseconds).
+const T0: u64 = 1_800_000_000_000;
+/// A lease id no run grants (chosen ids are 1..=3; picked ones are random
+/// 63-bit numbers).
+const UNKNOWN_LEASE: i64 = 424_242;
+/// How long the store gets to revoke a lease after the clock passed its
+/// deadline (its expiry thread polls every 50 ms; this is for slow CI).
+const EXPIRY_WAIT: Duration = Duration::from_secs(10);
+/// Whether `Advance` steps may close the store while an expiry is under way
+/// (`Closed::Bounce`). Off until the store stops hanging there: see
+/// `bug_close_right_after_open_with_an_expired_lease_hangs`.
+const CLOSE_WHILE_EXPIRING: bool = false;
 
 // ---------------------------------------------------------------------------
 // Operations, as generated.
@@ -149,6 +183,86 @@ impl Rev {
     }
 }
 
+/// A lease, as a step names it; resolved against the run when it runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LeaseRef {
+    /// The n-th lease granted in this run (modulo their number), live or
+    /// not; an unknown id when none was granted yet.
+    Granted(u8),
+    /// The n-th live lease, in grant order; an unknown id when none is.
+    Live(u8),
+    /// The live lease with the soonest deadline (right after the clock
+    /// moves: the first one due); an unknown id when none is live.
+    Soonest,
+    /// This id: chosen ids 1..=3, which runs grant too; 0 (no lease), -1 or
+    /// `UNKNOWN_LEASE`, which they never do.
+    Id(i64),
+}
+
+impl fmt::Debug for LeaseRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LeaseRef::Granted(n) => write!(f, "lease#{n}"),
+            LeaseRef::Live(n) => write!(f, "live#{n}"),
+            LeaseRef::Soonest => write!(f, "soonest"),
+            LeaseRef::Id(id) => write!(f, "id{id}"),
+        }
+    }
+}
+
+/// How far an `Advance` step moves the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adv {
+    Ms(u16),
+    /// To the n-th (modulo their number) distinct deadline of the live
+    /// leases, plus `delta` ms: -1 expires none of the leases with that
+    /// deadline, 0 expires them exactly at it. With no live lease, 1 s.
+    ToDeadline {
+        nth: u8,
+        delta: i16,
+    },
+}
+
+/// Whether the clock moves while the store is open or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    Open,
+    /// `close()`, move the clock, `Db::open`.
+    Reopen,
+    /// Drop without `close()`, move the clock, `Db::open`.
+    Drop,
+    /// Like `Reopen`, then `close()` again at once, while the store may be
+    /// revoking what expired while it was closed, and `Db::open`.
+    Bounce,
+}
+
+/// A call made `delay_ms` after the clock moved, racing with the store's
+/// expiry thread (which may take up to 50 ms to notice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Probe {
+    delay_ms: u8,
+    call: Call,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    KeepAlive(LeaseRef),
+    Ttl(LeaseRef),
+    Put {
+        key: usize,
+        value: V,
+        lease: LeaseRef,
+    },
+}
+
+/// The operand of a lease compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeaseOperand {
+    Abs(i64),
+    /// The compared key's own lease (its first live key's for a range).
+    OfKey,
+}
+
 /// The operand of a revision compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RevOperand {
@@ -165,7 +279,7 @@ enum Target {
     Version(u8),
     Create(RevOperand),
     Mod(RevOperand),
-    Lease(i64),
+    Lease(LeaseOperand),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,8 +308,16 @@ struct RangeSpec {
 /// One operation of a transaction branch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TOp {
-    Put { key: usize, value: V, prev_kv: bool },
-    Delete { range: R, prev_kv: bool },
+    Put {
+        key: usize,
+        value: V,
+        prev_kv: bool,
+        lease: Option<LeaseRef>,
+    },
+    Delete {
+        range: R,
+        prev_kv: bool,
+    },
     Range(RangeSpec),
 }
 
@@ -212,6 +334,7 @@ enum Step {
         key: usize,
         value: V,
         prev_kv: bool,
+        lease: Option<LeaseRef>,
     },
     Delete {
         range: R,
@@ -232,6 +355,23 @@ enum Step {
     Compact {
         rev: Rev,
         physical: bool,
+    },
+    /// `lease_grant` (id 0) or `lease_grant_with_id`.
+    LeaseGrant {
+        id: i64,
+        ttl: i64,
+    },
+    LeaseRevoke(LeaseRef),
+    LeaseKeepAlive(LeaseRef),
+    LeaseTtl {
+        lease: LeaseRef,
+        keys: bool,
+    },
+    /// Moves the test clock, then waits for the store to revoke what is due.
+    Advance {
+        by: Adv,
+        closed: Closed,
+        probe: Option<Probe>,
     },
 }
 
@@ -255,6 +395,8 @@ enum Expected {
     DuplicateKey(Vec<u8>),
     /// Any `Error::InvalidArgument`.
     InvalidArgument,
+    LeaseNotFound(i64),
+    LeaseExists(i64),
 }
 
 impl Expected {
@@ -282,6 +424,8 @@ impl Expected {
             ) => key == k && range_end == e,
             (Expected::DuplicateKey(key), Error::DuplicateKeyInTxn { key: k }) => key == k,
             (Expected::InvalidArgument, Error::InvalidArgument(_)) => true,
+            (Expected::LeaseNotFound(id), Error::LeaseNotFound { id: i }) => id == i,
+            (Expected::LeaseExists(id), Error::LeaseExists { id: i }) => id == i,
             _ => false,
         }
     }
@@ -294,11 +438,34 @@ type Outcome<T> = Result<T, Vec<Expected>>;
 
 type Snapshot = BTreeMap<Vec<u8>, KeyValue>;
 
-/// etcd's KV semantics, as plainly as possible: `snaps[r]` is every live
-/// key at revision `r`; revisions below `compacted` cannot be read.
+/// A live lease: its TTL in seconds and its deadline on the test clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ModelLease {
+    ttl: i64,
+    deadline: u64,
+}
+
+/// etcd's KV and lease semantics, as plainly as possible: `snaps[r]` is
+/// every live key at revision `r`; revisions below `compacted` cannot be
+/// read; `leases` are the live leases, and the keys attached to one are the
+/// live keys whose `lease` field names it; `now` is the test clock.
 struct Model {
     snaps: Vec<Snapshot>,
     compacted: u64,
+    leases: BTreeMap<i64, ModelLease>,
+    /// Every lease granted, in grant order, for `LeaseRef::Granted`.
+    granted: Vec<i64>,
+    now: u64,
+}
+
+/// The errors a call naming an absent lease may fail with (a store may
+/// also refuse ids that no lease can have as invalid).
+fn lease_missing(id: i64) -> Vec<Expected> {
+    let mut errs = vec![Expected::LeaseNotFound(id)];
+    if id <= 0 {
+        errs.push(Expected::InvalidArgument);
+    }
+    errs
 }
 
 impl Model {
@@ -306,7 +473,154 @@ impl Model {
         Model {
             snaps: vec![Snapshot::new()],
             compacted: 0,
+            leases: BTreeMap::new(),
+            granted: Vec::new(),
+            now: T0,
         }
+    }
+
+    fn lease_id(&self, l: LeaseRef) -> i64 {
+        match l {
+            LeaseRef::Granted(_) if self.granted.is_empty() => UNKNOWN_LEASE,
+            LeaseRef::Granted(n) => self.granted[n as usize % self.granted.len()],
+            LeaseRef::Live(n) => {
+                let live = self.live_in_grant_order();
+                live.get(n as usize % live.len().max(1))
+                    .copied()
+                    .unwrap_or(UNKNOWN_LEASE)
+            }
+            // Ties go to the first granted: picked ids differ from run to
+            // run, and a case must replay the same.
+            LeaseRef::Soonest => self
+                .live_in_grant_order()
+                .into_iter()
+                .enumerate()
+                .min_by_key(|&(i, id)| (self.leases[&id].deadline, i))
+                .map_or(UNKNOWN_LEASE, |(_, id)| id),
+            LeaseRef::Id(id) => id,
+        }
+    }
+
+    fn live_in_grant_order(&self) -> Vec<i64> {
+        let mut live: Vec<i64> = Vec::new();
+        for id in &self.granted {
+            if self.leases.contains_key(id) && !live.contains(id) {
+                live.push(*id);
+            }
+        }
+        live
+    }
+
+    /// The keys attached to lease `id`, in key order.
+    fn attached(&self, id: i64) -> Vec<Vec<u8>> {
+        self.state()
+            .values()
+            .filter(|kv| kv.lease == id)
+            .map(|kv| kv.key.clone())
+            .collect()
+    }
+
+    /// The live leases whose deadline has passed, soonest first.
+    fn due(&self) -> Vec<i64> {
+        let mut due: Vec<(u64, i64)> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.deadline <= self.now)
+            .map(|(id, l)| (l.deadline, *id))
+            .collect();
+        due.sort_unstable();
+        due.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// How far `by` moves the clock from now.
+    fn advance_by(&self, by: Adv) -> u64 {
+        match by {
+            Adv::Ms(ms) => ms as u64,
+            Adv::ToDeadline { .. } if self.leases.is_empty() => 1000,
+            Adv::ToDeadline { nth, delta } => {
+                let deadlines: BTreeSet<u64> = self.leases.values().map(|l| l.deadline).collect();
+                let d = *deadlines
+                    .iter()
+                    .nth(nth as usize % deadlines.len())
+                    .expect("a deadline");
+                // Every live deadline is in the future, so this is >= 0.
+                (d as i64 + delta as i64 - self.now as i64).max(0) as u64
+            }
+        }
+    }
+
+    /// Why a grant of `ttl` seconds with id `id` (0: the store picks) must
+    /// fail, if it must: any of these.
+    fn grant_errors(&self, id: i64, ttl: i64) -> Vec<Expected> {
+        let mut errs = Vec::new();
+        if id < 0 || ttl < 1 {
+            errs.push(Expected::InvalidArgument);
+        }
+        if id > 0 && self.leases.contains_key(&id) {
+            errs.push(Expected::LeaseExists(id));
+        }
+        errs
+    }
+
+    /// Records a granted lease.
+    fn grant(&mut self, id: i64, ttl: i64) {
+        let deadline = self.now + ttl as u64 * 1000;
+        self.leases.insert(id, ModelLease { ttl, deadline });
+        self.granted.push(id);
+    }
+
+    /// A keep-alive: a lease whose deadline has passed is not found, even
+    /// while still live; otherwise its deadline becomes now + TTL.
+    fn keep_alive(&mut self, id: i64) -> Outcome<i64> {
+        let now = self.now;
+        match self.leases.get_mut(&id) {
+            Some(l) if l.deadline > now => {
+                l.deadline = now + l.ttl as u64 * 1000;
+                Ok(l.ttl)
+            }
+            _ => Err(lease_missing(id)),
+        }
+    }
+
+    /// Remaining time is in whole seconds, rounded up.
+    fn time_to_live(&self, id: i64, keys: bool) -> Outcome<LeaseTimeToLive> {
+        let l = self.leases.get(&id).ok_or_else(|| lease_missing(id))?;
+        Ok(LeaseTimeToLive {
+            id,
+            ttl: l.deadline.saturating_sub(self.now).div_ceil(1000) as i64,
+            granted_ttl: l.ttl,
+            keys: if keys { self.attached(id) } else { Vec::new() },
+        })
+    }
+
+    /// A revoke (or expiry): every attached key deleted in one revision
+    /// (none when there are none), then the lease is gone.
+    fn revoke(&mut self, id: i64) -> Outcome<u64> {
+        if !self.leases.contains_key(&id) {
+            return Err(lease_missing(id));
+        }
+        let keys = self.attached(id);
+        if !keys.is_empty() {
+            let mut next = self.state().clone();
+            for k in &keys {
+                next.remove(k);
+            }
+            self.snaps.push(next);
+        }
+        self.leases.remove(&id);
+        Ok(self.current())
+    }
+
+    /// A single put, as a one-op transaction.
+    fn put(&mut self, op: &TOp) -> Outcome<PutResponse> {
+        let spec = TxnSpec {
+            success: vec![op.clone()],
+            ..TxnSpec::default()
+        };
+        self.txn(&spec, &[]).map(|mut r| match r.responses.pop() {
+            Some(OpResponse::Put(p)) => p,
+            other => panic!("model: {other:?}"),
+        })
     }
 
     fn current(&self) -> u64 {
@@ -477,7 +791,10 @@ impl Model {
                 CompareTarget::CreateRevision(rev_operand(*o, |kv| kv.create_revision))
             }
             Target::Mod(o) => CompareTarget::ModRevision(rev_operand(*o, |kv| kv.mod_revision)),
-            Target::Lease(l) => CompareTarget::Lease(*l),
+            Target::Lease(LeaseOperand::Abs(l)) => CompareTarget::Lease(*l),
+            Target::Lease(LeaseOperand::OfKey) => {
+                CompareTarget::Lease(first.as_ref().map_or(0, |kv| kv.lease))
+            }
         }
     }
 
@@ -505,7 +822,14 @@ impl Model {
                     key,
                     value,
                     prev_kv,
+                    lease,
                 } => {
+                    // A put naming an absent lease fails the whole
+                    // transaction, at its turn; one without detaches.
+                    let lease = lease.map_or(0, |l| self.lease_id(l));
+                    if lease != 0 && !self.leases.contains_key(&lease) {
+                        return Err(lease_missing(lease));
+                    }
                     let key = KEYS[*key].as_bytes().to_vec();
                     let head = local.get(&key).cloned();
                     let kv = KeyValue {
@@ -514,7 +838,7 @@ impl Model {
                         create_revision: head.as_ref().map_or(rev, |h| h.create_revision),
                         mod_revision: rev,
                         version: head.as_ref().map_or(1, |h| h.version + 1),
-                        lease: 0,
+                        lease,
                     };
                     local.insert(key, kv);
                     wrote = true;
@@ -591,16 +915,23 @@ fn range_request(spec: &RangeSpec, current: u64) -> RangeRequest {
     req
 }
 
-fn op_of(op: &TOp, current: u64) -> Op {
+/// The store's request for `op`, with revisions and leases resolved
+/// against `model` as it is before `op` runs.
+fn op_of(op: &TOp, model: &Model) -> Op {
+    let current = model.current();
     match op {
         TOp::Put {
             key,
             value,
             prev_kv,
+            lease,
         } => {
             let mut req = PutRequest::new(KEYS[*key], value.bytes());
             if *prev_kv {
                 req = req.prev_kv();
+            }
+            if let Some(l) = lease {
+                req = req.lease(model.lease_id(*l));
             }
             Op::Put(req)
         }
@@ -655,6 +986,131 @@ fn check_current(db: &Db, model: &Model, ctx: &str) {
         stats.compact_revision, model.compacted,
         "{ctx}: stats compaction"
     );
+    check_leases(db, model, ctx);
+}
+
+/// Every live lease agrees: ids, remaining and granted TTLs, keys.
+fn check_leases(db: &Db, model: &Model, ctx: &str) {
+    let live = db.leases().unwrap_or_else(|e| panic!("{ctx}: leases: {e}"));
+    let want: Vec<i64> = model.leases.keys().copied().collect();
+    assert_eq!(live, want, "{ctx}: live leases at {} ms", model.now - T0);
+    for id in want {
+        let ctx = format!("{ctx}: time to live of lease {id}");
+        check(
+            db.lease_time_to_live(id, true),
+            model.time_to_live(id, true),
+            &ctx,
+        );
+    }
+}
+
+/// After the clock moved past the deadlines of `due` (the model's due
+/// leases, soonest first): waits for the store's expiry thread to revoke
+/// them all, then replays on the model what the store's history shows
+/// happened meanwhile. Each expiry of a lease with keys must be one
+/// revision deleting exactly its keys, of the soonest due lease that has
+/// keys (any one among equal deadlines); the probe's put, when there was
+/// one, raced with them: if it wrote, it lands at the revision it answered
+/// with; if it failed, that is right only for a lease the model had (due)
+/// or never had.
+fn settle(
+    db: &Db,
+    model: &mut Model,
+    due: &[i64],
+    put: Option<(TOp, revkv::Result<PutResponse>)>,
+    ctx: &str,
+) {
+    let start = Instant::now();
+    loop {
+        let live = db.leases().unwrap_or_else(|e| panic!("{ctx}: leases: {e}"));
+        if due.iter().all(|id| !live.contains(id)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < EXPIRY_WAIT,
+            "{ctx}: leases {due:?} due at {} ms still live after {EXPIRY_WAIT:?}: {live:?}",
+            model.now - T0
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let before = model.current();
+    let last = db.current_revision();
+    let put_rev = match &put {
+        Some((_, Ok(p))) => {
+            assert!(
+                p.revision > before && p.revision <= last,
+                "{ctx}: probe put answered revision {}, not in {}..={last}",
+                p.revision,
+                before + 1
+            );
+            Some(p.revision)
+        }
+        _ => None,
+    };
+    let mut pending = due.to_vec();
+    for rev in before + 1..=last {
+        if Some(rev) == put_rev {
+            let Some((op, Ok(got))) = &put else {
+                unreachable!()
+            };
+            let ctx = format!("{ctx}: probe put, replayed at revision {rev}");
+            check(Ok(got.clone()), model.put(op), &ctx);
+            continue;
+        }
+        let at = db
+            .range(RangeRequest::new(KeyRange::all()).revision(rev))
+            .unwrap_or_else(|e| panic!("{ctx}: range at {rev}: {e}"));
+        let remain: BTreeSet<&[u8]> = at.kvs.iter().map(|kv| kv.key.as_slice()).collect();
+        let deleted: Vec<Vec<u8>> = model
+            .state()
+            .keys()
+            .filter(|k| !remain.contains(k.as_slice()))
+            .cloned()
+            .collect();
+        let keyed: Vec<(u64, i64, Vec<Vec<u8>>)> = pending
+            .iter()
+            .map(|&id| (model.leases[&id].deadline, id, model.attached(id)))
+            .filter(|(_, _, keys)| !keys.is_empty())
+            .collect();
+        let soonest = keyed.iter().map(|(d, _, _)| *d).min();
+        let Some(&(_, id, _)) = keyed
+            .iter()
+            .find(|(d, _, keys)| Some(*d) == soonest && *keys == deleted)
+        else {
+            panic!(
+                "{ctx}: revision {rev} deletes {deleted:?}: not the expiry of a soonest due \
+                 lease with keys; due leases with keys (deadline, id, keys): {keyed:?}"
+            );
+        };
+        assert_eq!(model.revoke(id), Ok(rev), "{ctx}: model revoke");
+        pending.retain(|&p| p != id);
+    }
+    if let Some((op, Err(e))) = put {
+        let TOp::Put { lease, .. } = &op else {
+            unreachable!()
+        };
+        let id = lease.map_or(0, |l| model.lease_id(l));
+        let ctx = format!("{ctx}: probe put");
+        if due.contains(&id) {
+            // Revoked before the put reached the store.
+            check(
+                Err(e),
+                Err::<PutResponse, _>(vec![Expected::LeaseNotFound(id)]),
+                &ctx,
+            );
+        } else {
+            check(Err(e), model.put(&op), &ctx);
+        }
+    }
+    for id in pending {
+        assert_eq!(
+            model.attached(id),
+            Vec::<Vec<u8>>::new(),
+            "{ctx}: lease {id} expired with keys, but no revision deleted them"
+        );
+        model.leases.remove(&id);
+    }
+    check_history(db, model, ctx);
 }
 
 /// Every past revision agrees; the compacted ones fail to read.
@@ -716,48 +1172,111 @@ fn scratch_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
+/// Closes and drops `db` (or only drops it, when `drop`) right here,
+/// under a watchdog: a close that never returns cannot be failed from
+/// another thread, so the watchdog reports it and aborts the test binary
+/// rather than leave it hanging. (Closing on a helper thread instead would
+/// come too late to catch the store's close races.)
+fn close_within(db: Db, drop: bool, ctx: &str) {
+    type Armed = Mutex<BTreeMap<u64, (Instant, String)>>;
+    static ARMED: OnceLock<Armed> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let armed = ARMED.get_or_init(|| {
+        std::thread::spawn(|| loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let armed = ARMED.get().expect("armed").lock();
+            let armed = armed.unwrap_or_else(|e| e.into_inner());
+            if let Some((_, what)) = armed.values().find(|(at, _)| at.elapsed() > EXPIRY_WAIT) {
+                // Straight to stderr: the test harness's capture would be
+                // lost with the process.
+                let msg = format!("{what} did not return within {EXPIRY_WAIT:?}: aborting\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+                std::process::abort();
+            }
+        });
+        Mutex::new(BTreeMap::new())
+    });
+    let verb = if drop { "drop" } else { "close" };
+    let id = NEXT.fetch_add(1, Relaxed);
+    let entry = (Instant::now(), format!("{ctx}: {verb}"));
+    armed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, entry);
+    if !drop {
+        db.close().unwrap_or_else(|e| panic!("{ctx}: close: {e}"));
+        assert!(
+            matches!(db.get("a"), Err(Error::Closed)),
+            "{ctx}: read after close"
+        );
+        assert!(
+            matches!(db.leases(), Err(Error::Closed)),
+            "{ctx}: leases after close"
+        );
+    }
+    std::mem::drop(db);
+    armed.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+}
+
+/// Closes `db` (`close()`, or a plain drop when `drop`), moves the clock by
+/// `ms` meanwhile, and opens the store again.
+fn reopen(
+    db: Db,
+    path: &std::path::Path,
+    options: &Options,
+    drop: bool,
+    advance: (&ManualClock, &mut Model, u64),
+    ctx: &str,
+) -> Db {
+    close_within(db, drop, ctx);
+    let (clock, model, ms) = advance;
+    clock.advance(Duration::from_millis(ms));
+    model.now += ms;
+    Db::open(path, options.clone()).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"))
+}
+
 /// Runs `steps` against a fresh store and the model, comparing after each.
 /// Returns the model, for tests that look at it.
 fn run(config: Config, steps: &[Step]) -> Model {
     let dir = scratch_dir();
-    let options = config.options();
+    // One clock for the whole run, across reopens.
+    let clock = ManualClock::new(T0);
+    let options = config.options().clock(Arc::new(clock.clone()));
     let mut db = Db::open(dir.path(), options.clone()).expect("open");
     let mut model = Model::new();
     for (i, step) in steps.iter().enumerate() {
-        let ctx = format!("step {i} ({step:?}) at revision {}", model.current());
+        let ctx = format!(
+            "step {i} ({step:?}) at revision {}, {} ms",
+            model.current(),
+            model.now - T0
+        );
         let cur = model.current();
         match step {
             Step::Put {
                 key,
                 value,
                 prev_kv,
+                lease,
             } => {
                 let op = TOp::Put {
                     key: *key,
                     value: *value,
                     prev_kv: *prev_kv,
+                    lease: *lease,
                 };
-                let want = model
-                    .txn(
-                        &TxnSpec {
-                            success: vec![op.clone()],
-                            ..TxnSpec::default()
-                        },
-                        &[],
-                    )
-                    .map(|mut r| match r.responses.pop() {
-                        Some(OpResponse::Put(p)) => p,
-                        other => panic!("model: {other:?}"),
-                    });
-                let Op::Put(req) = op_of(&op, cur) else {
+                let Op::Put(req) = op_of(&op, &model) else {
                     unreachable!()
                 };
-                check(db.put_with(req), want, &ctx);
+                let ctx = format!("{ctx} as {req:?}");
+                check(db.put_with(req), model.put(&op), &ctx);
             }
             Step::Delete { range, prev_kv } => {
                 let op = TOp::Delete {
                     range: range.clone(),
                     prev_kv: *prev_kv,
+                };
+                let Op::Delete(req) = op_of(&op, &model) else {
+                    unreachable!()
                 };
                 let want = model
                     .txn(
@@ -771,9 +1290,6 @@ fn run(config: Config, steps: &[Step]) -> Model {
                         Some(OpResponse::Delete(d)) => d,
                         other => panic!("model: {other:?}"),
                     });
-                let Op::Delete(req) = op_of(&op, cur) else {
-                    unreachable!()
-                };
                 check(db.delete_range(req), want, &ctx);
             }
             Step::Txn(t) => {
@@ -786,8 +1302,8 @@ fn run(config: Config, steps: &[Step]) -> Model {
                             .zip(&operands)
                             .map(|(c, o)| cmp_of(c, o.clone())),
                     )
-                    .and_then(t.success.iter().map(|op| op_of(op, cur)))
-                    .or_else(t.failure.iter().map(|op| op_of(op, cur)));
+                    .and_then(t.success.iter().map(|op| op_of(op, &model)))
+                    .or_else(t.failure.iter().map(|op| op_of(op, &model)));
                 let ctx = format!("{ctx} as {txn:?}");
                 let want = model.txn(t, &operands);
                 check(db.txn(txn), want, &ctx);
@@ -802,15 +1318,16 @@ fn run(config: Config, steps: &[Step]) -> Model {
                     &ctx,
                 );
             }
-            Step::Reopen => {
-                db.close().unwrap_or_else(|e| panic!("{ctx}: close: {e}"));
-                assert!(
-                    matches!(db.get("a"), Err(Error::Closed)),
-                    "{ctx}: read after close"
+            Step::Reopen | Step::Drop => {
+                let drop = *step == Step::Drop;
+                db = reopen(
+                    db,
+                    dir.path(),
+                    &options,
+                    drop,
+                    (&clock, &mut model, 0),
+                    &ctx,
                 );
-                drop(db);
-                db = Db::open(dir.path(), options.clone())
-                    .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
                 check_history(&db, &model, &ctx);
             }
             Step::Compact { rev, physical } => {
@@ -826,21 +1343,181 @@ fn run(config: Config, steps: &[Step]) -> Model {
                     check_history(&db, &model, &ctx);
                 }
             }
-            Step::Drop => {
-                drop(db);
-                db = Db::open(dir.path(), options.clone())
-                    .unwrap_or_else(|e| panic!("{ctx}: open after drop: {e}"));
-                check_history(&db, &model, &ctx);
+            Step::LeaseGrant { id, ttl } => {
+                let errs = model.grant_errors(*id, *ttl);
+                let got = if *id == 0 {
+                    db.lease_grant(*ttl)
+                } else {
+                    db.lease_grant_with_id(*id, *ttl)
+                };
+                match got {
+                    Ok(r) if errs.is_empty() => {
+                        if *id == 0 {
+                            assert!(
+                                r.id > 0 && !model.leases.contains_key(&r.id),
+                                "{ctx}: picked id {} (live: {:?})",
+                                r.id,
+                                model.leases.keys()
+                            );
+                        }
+                        let want = LeaseGrantResponse {
+                            id: if *id == 0 { r.id } else { *id },
+                            ttl: *ttl,
+                        };
+                        assert_eq!(r, want, "{ctx}: response");
+                        model.grant(r.id, *ttl);
+                    }
+                    got => check(got.map(|_| ()), Err(errs), &ctx),
+                }
+            }
+            Step::LeaseRevoke(l) => {
+                let id = model.lease_id(*l);
+                let ctx = format!("{ctx}: lease {id}");
+                check(db.lease_revoke(id), model.revoke(id), &ctx);
+            }
+            Step::LeaseKeepAlive(l) => {
+                let id = model.lease_id(*l);
+                let ctx = format!("{ctx}: lease {id}");
+                check(db.lease_keep_alive(id), model.keep_alive(id), &ctx);
+            }
+            Step::LeaseTtl { lease, keys } => {
+                let id = model.lease_id(*lease);
+                let ctx = format!("{ctx}: lease {id}");
+                check(
+                    db.lease_time_to_live(id, *keys),
+                    model.time_to_live(id, *keys),
+                    &ctx,
+                );
+            }
+            Step::Advance { by, closed, probe } => {
+                let ms = model.advance_by(*by);
+                let ctx = format!("{ctx}: +{ms} ms");
+                match closed {
+                    Closed::Open => {
+                        clock.advance(Duration::from_millis(ms));
+                        model.now += ms;
+                    }
+                    Closed::Reopen | Closed::Drop | Closed::Bounce => {
+                        let drop = *closed == Closed::Drop;
+                        let advance = (&clock, &mut model, ms);
+                        db = reopen(db, dir.path(), &options, drop, advance, &ctx);
+                        if *closed == Closed::Bounce {
+                            let ctx = format!("{ctx}: close at once");
+                            let advance = (&clock, &mut model, 0);
+                            db = reopen(db, dir.path(), &options, false, advance, &ctx);
+                        }
+                    }
+                }
+                let due = model.due();
+                let ctx = format!("{ctx}, due {due:?}");
+                let put = probe
+                    .as_ref()
+                    .and_then(|p| run_probe(&db, &mut model, &due, p, &ctx));
+                settle(&db, &mut model, &due, put, &ctx);
             }
         }
         check_current(&db, &model, &ctx);
     }
     check_history(&db, &model, "at the end");
-    db.close().expect("close");
-    let db = Db::open(dir.path(), options).expect("final reopen");
-    check_current(&db, &model, "after the final reopen");
-    check_history(&db, &model, "after the final reopen");
+    let ctx = "after the final reopen";
+    db = reopen(
+        db,
+        dir.path(),
+        &options,
+        false,
+        (&clock, &mut model, 0),
+        ctx,
+    );
+    check_current(&db, &model, ctx);
+    check_history(&db, &model, ctx);
+    // Every lease left expires while the store is closed; the store revokes
+    // them after it opens.
+    if let Some(last) = model.leases.values().map(|l| l.deadline).max() {
+        let ms = last - model.now;
+        let ctx = format!("after a reopen {ms} ms later");
+        db = reopen(
+            db,
+            dir.path(),
+            &options,
+            false,
+            (&clock, &mut model, ms),
+            &ctx,
+        );
+        let due = model.due();
+        settle(&db, &mut model, &due, None, &ctx);
+        check_current(&db, &model, &ctx);
+        assert!(model.leases.is_empty(), "{ctx}: every lease expired");
+    }
+    close_within(db, false, "at the end");
     model
+}
+
+/// Runs a probe right after the clock moved, while the store may still be
+/// revoking the `due` leases. Returns a put's outcome for `settle`, which
+/// alone can tell where it landed.
+fn run_probe(
+    db: &Db,
+    model: &mut Model,
+    due: &[i64],
+    probe: &Probe,
+    ctx: &str,
+) -> Option<(TOp, revkv::Result<PutResponse>)> {
+    let ctx = format!("{ctx}: probe");
+    std::thread::sleep(Duration::from_millis(probe.delay_ms as u64));
+    match &probe.call {
+        Call::KeepAlive(l) => {
+            // An expired lease is not found, revoked yet or not; the model
+            // knows (the deadline has passed).
+            let id = model.lease_id(*l);
+            let want = model.keep_alive(id);
+            check(
+                db.lease_keep_alive(id),
+                want,
+                &format!("{ctx} of lease {id}"),
+            );
+            None
+        }
+        Call::Ttl(l) => {
+            let id = model.lease_id(*l);
+            let ctx = format!("{ctx} of lease {id}");
+            let got = db.lease_time_to_live(id, true);
+            if due.contains(&id) {
+                // Either not revoked yet (nothing left, the keys still
+                // attached) or gone.
+                let l = model.leases[&id];
+                let live = LeaseTimeToLive {
+                    id,
+                    ttl: 0,
+                    granted_ttl: l.ttl,
+                    keys: model.attached(id),
+                };
+                match got {
+                    Ok(t) => assert_eq!(t, live, "{ctx}: due, not yet revoked"),
+                    Err(e) => check(
+                        Err::<(), _>(e),
+                        Err(vec![Expected::LeaseNotFound(id)]),
+                        &ctx,
+                    ),
+                }
+            } else {
+                check(got, model.time_to_live(id, true), &ctx);
+            }
+            None
+        }
+        Call::Put { key, value, lease } => {
+            // Resolved now: which lease is soonest changes as they expire.
+            let op = TOp::Put {
+                key: *key,
+                value: *value,
+                prev_kv: true,
+                lease: Some(LeaseRef::Id(model.lease_id(*lease))),
+            };
+            let Op::Put(req) = op_of(&op, model) else {
+                unreachable!()
+            };
+            Some((op, db.put_with(req)))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -920,15 +1597,38 @@ fn compare() -> impl Strategy<Value = Cmp> {
         2 => (0u8..4).prop_map(Target::Version),
         1 => rev_operand().prop_map(Target::Create),
         2 => rev_operand().prop_map(Target::Mod),
-        1 => prop_oneof![Just(0i64), Just(1i64)].prop_map(Target::Lease),
+        1 => prop_oneof![
+            (0i64..=2).prop_map(LeaseOperand::Abs),
+            Just(LeaseOperand::OfKey),
+        ]
+        .prop_map(Target::Lease),
     ];
     let cmp_range = prop_oneof![3 => key().prop_map(R::Key), 1 => range()];
     (cmp_range, 0..CMP_OPS.len(), target).prop_map(|(range, op, target)| Cmp { range, op, target })
 }
 
+fn lease_ref() -> impl Strategy<Value = LeaseRef> {
+    prop_oneof![
+        10 => any::<u8>().prop_map(LeaseRef::Live),
+        2 => any::<u8>().prop_map(LeaseRef::Granted),
+        2 => Just(LeaseRef::Soonest),
+        2 => (1i64..=3).prop_map(LeaseRef::Id),
+        1 => prop::sample::select(vec![0i64, -1, UNKNOWN_LEASE]).prop_map(LeaseRef::Id),
+    ]
+}
+
+/// The lease of a put: none `none` times in `none + some`.
+fn put_lease(none: u32, some: u32) -> impl Strategy<Value = Option<LeaseRef>> {
+    prop_oneof![
+        none => Just(None),
+        some => lease_ref().prop_map(Some),
+    ]
+}
+
 fn txn_op() -> impl Strategy<Value = TOp> {
     prop_oneof![
-        4 => (key(), value(), any::<bool>()).prop_map(|(key, value, prev_kv)| TOp::Put { key, value, prev_kv }),
+        4 => (key(), value(), any::<bool>(), put_lease(5, 1))
+            .prop_map(|(key, value, prev_kv, lease)| TOp::Put { key, value, prev_kv, lease }),
         2 => (range(), any::<bool>()).prop_map(|(range, prev_kv)| TOp::Delete { range, prev_kv }),
         2 => range_spec().prop_map(TOp::Range),
     ]
@@ -977,16 +1677,86 @@ fn txn_spec() -> impl Strategy<Value = TxnSpec> {
     )
 }
 
-fn step() -> impl Strategy<Value = Step> {
+fn adv() -> impl Strategy<Value = Adv> {
     prop_oneof![
-        6 => (key(), value(), prop::bool::weighted(0.3)).prop_map(|(key, value, prev_kv)| Step::Put { key, value, prev_kv }),
+        2 => (1u16..1000).prop_map(Adv::Ms),
+        2 => (1u16..=6).prop_map(|s| Adv::Ms(s * 1000)),
+        5 => (any::<u8>(), prop::sample::select(vec![-1i16, 0, 0, 1, 700]))
+            .prop_map(|(nth, delta)| Adv::ToDeadline { nth, delta }),
+    ]
+}
+
+fn probe() -> impl Strategy<Value = Probe> {
+    let call = prop_oneof![
+        1 => lease_ref().prop_map(Call::KeepAlive),
+        1 => lease_ref().prop_map(Call::Ttl),
+        2 => (key(), value(), lease_ref()).prop_map(|(key, value, lease)| Call::Put { key, value, lease }),
+    ];
+    let delay_ms = prop_oneof![
+        2 => Just(0u8),
+        1 => 1u8..60,
+    ];
+    (delay_ms, call).prop_map(|(delay_ms, call)| Probe { delay_ms, call })
+}
+
+/// A clock move, `open` times in `open + 2 * closed + 1` while the store
+/// is open. Only those wait for the expiry thread to notice (up to 50 ms):
+/// a store that opens revokes what is due at once.
+fn advance(open: u32, closed: u32) -> impl Strategy<Value = Step> {
+    let closed = prop_oneof![
+        open => Just(Closed::Open),
+        closed => Just(Closed::Reopen),
+        closed => Just(Closed::Drop),
+        1 => Just(Closed::Bounce),
+    ]
+    .prop_map(|c| match c {
+        Closed::Bounce if !CLOSE_WHILE_EXPIRING => Closed::Reopen,
+        c => c,
+    });
+    (adv(), closed, prop::option::weighted(0.6, probe())).prop_map(|(by, closed, probe)| {
+        Step::Advance {
+            by,
+            closed,
+            // Only an open store can be probed.
+            probe: if closed == Closed::Open { probe } else { None },
+        }
+    })
+}
+
+fn lease_grant() -> impl Strategy<Value = Step> {
+    let id = prop_oneof![
+        6 => Just(0i64),
+        3 => 1i64..=3,
+        1 => Just(-1i64),
+    ];
+    // Mostly 2 s, so that deadlines tie.
+    let ttl = prop_oneof![
+        6 => Just(2i64),
+        6 => 1i64..=5,
+        1 => Just(0i64),
+    ];
+    (id, ttl).prop_map(|(id, ttl)| Step::LeaseGrant { id, ttl })
+}
+
+/// A step; `lease_heavy` for the lease test's mix, otherwise mostly the
+/// KV API with some lease steps.
+fn step(lease_heavy: bool) -> impl Strategy<Value = Step> {
+    let w = |kv: u32, lease: u32| if lease_heavy { lease } else { kv };
+    prop_oneof![
+        w(6, 5) => (key(), value(), prop::bool::weighted(0.3), put_lease(w(5, 2), w(1, 3)))
+            .prop_map(|(key, value, prev_kv, lease)| Step::Put { key, value, prev_kv, lease }),
         2 => (range(), any::<bool>()).prop_map(|(range, prev_kv)| Step::Delete { range, prev_kv }),
-        5 => txn_spec().prop_map(Step::Txn),
-        3 => range_spec().prop_map(Step::Range),
-        2 => (key(), rev()).prop_map(|(key, rev)| Step::Get { key, rev }),
+        w(5, 2) => txn_spec().prop_map(Step::Txn),
+        w(3, 1) => range_spec().prop_map(Step::Range),
+        w(2, 1) => (key(), rev()).prop_map(|(key, rev)| Step::Get { key, rev }),
         1 => Just(Step::Reopen),
         1 => Just(Step::Drop),
-        2 => (compact_rev(), prop::bool::weighted(0.3)).prop_map(|(rev, physical)| Step::Compact { rev, physical }),
+        w(2, 1) => (compact_rev(), prop::bool::weighted(0.3)).prop_map(|(rev, physical)| Step::Compact { rev, physical }),
+        w(1, 4) => lease_grant(),
+        w(1, 2) => lease_ref().prop_map(Step::LeaseRevoke),
+        w(1, 2) => lease_ref().prop_map(Step::LeaseKeepAlive),
+        w(1, 2) => (lease_ref(), any::<bool>()).prop_map(|(lease, keys)| Step::LeaseTtl { lease, keys }),
+        w(1, 4) => advance(w(1, 4), w(2, 1)),
     ]
 }
 
@@ -1006,16 +1776,32 @@ fn cases() -> u32 {
         .unwrap_or(500)
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
+fn proptest_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
         // Failing cases are saved in tests/model.proptest-regressions.
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config(cases()))]
 
     #[test]
-    fn store_matches_the_model(config in config(), steps in prop::collection::vec(step(), 1..60)) {
+    fn store_matches_the_model(config in config(), steps in prop::collection::vec(step(false), 1..60)) {
+        run(config, &steps);
+    }
+}
+
+proptest! {
+    // Fewer cases: each expiry while open waits for the expiry thread.
+    #![proptest_config(proptest_config((cases() * 3 / 10).max(1)))]
+
+    #[test]
+    fn leases_match_the_model(config in config(), steps in prop::collection::vec(step(true), 1..40)) {
         run(config, &steps);
     }
 }
@@ -1039,6 +1825,7 @@ fn put(key: usize, n: u8) -> TOp {
         key,
         value: V::Small(n),
         prev_kv: true,
+        lease: None,
     }
 }
 
@@ -1121,16 +1908,19 @@ fn model_by_hand_generations_and_deletes() {
             key: 0,
             value: V::Small(1),
             prev_kv: true,
+            lease: None,
         },
         Step::Put {
             key: 1,
             value: V::Small(2),
             prev_kv: true,
+            lease: None,
         },
         Step::Put {
             key: 0,
             value: V::Small(3),
             prev_kv: true,
+            lease: None,
         },
         Step::Delete {
             range: R::Prefix("a"),
@@ -1144,6 +1934,7 @@ fn model_by_hand_generations_and_deletes() {
             key: 0,
             value: V::Small(9),
             prev_kv: true,
+            lease: None,
         },
         Step::Range(spec(Rev::Past(2))),
         Step::Range(spec(Rev::Future(0))),
@@ -1278,6 +2069,7 @@ fn model_by_hand_transactions() {
             key: 4,
             value: V::Small(1),
             prev_kv: false,
+            lease: None,
         },
         Step::Txn(t.clone()),
         Step::Txn(t),
@@ -1288,4 +2080,150 @@ fn model_by_hand_transactions() {
         Step::Drop,
     ];
     assert_eq!(run(NEVER, &steps).current(), 3);
+}
+
+#[test]
+fn model_by_hand_leases() {
+    let mut m = Model::new();
+    m.grant(1, 2); // deadline +2 s
+    m.grant(2, 5); // deadline +5 s
+    let lput = |key, n, lease: Option<i64>| TOp::Put {
+        key,
+        value: V::Small(n),
+        prev_kv: false,
+        lease: lease.map(LeaseRef::Id),
+    };
+    // rev 1, 2: a and b on lease 1; rev 3: a/1 on lease 2; rev 4: b
+    // detached by a put without a lease.
+    for op in [
+        lput(0, 1, Some(1)),
+        lput(4, 1, Some(1)),
+        lput(1, 1, Some(2)),
+        lput(4, 2, None),
+    ] {
+        m.put(&op).expect("put");
+    }
+    assert_eq!(m.state()[&b"a"[..]].lease, 1);
+    assert_eq!(m.state()[&b"b"[..]].lease, 0);
+    let ttl = |id, ttl, granted_ttl, keys: &[&str]| LeaseTimeToLive {
+        id,
+        ttl,
+        granted_ttl,
+        keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+    };
+    assert_eq!(m.time_to_live(1, true), Ok(ttl(1, 2, 2, &["a"])));
+    // 500 ms left rounds up to 1 s; a keep-alive renews to the full TTL.
+    m.now += 1500;
+    assert_eq!(m.time_to_live(1, false), Ok(ttl(1, 1, 2, &[])));
+    assert_eq!(m.keep_alive(1), Ok(2));
+    assert_eq!(m.time_to_live(1, false), Ok(ttl(1, 2, 2, &[])));
+    // Exactly at its deadline lease 1 is due: not found by a keep-alive,
+    // though still live until revoked; its expiry deletes a at rev 5.
+    m.now += 2000;
+    assert_eq!(m.due(), vec![1]);
+    assert_eq!(m.keep_alive(1), Err(lease_missing(1)));
+    assert_eq!(m.revoke(1), Ok(5));
+    assert_eq!(m.get(0, Rev::Current), Ok(None));
+    assert_eq!(m.time_to_live(2, true), Ok(ttl(2, 2, 5, &["a/1"])));
+    // A put naming a gone lease changes nothing.
+    assert_eq!(
+        m.put(&lput(3, 1, Some(1))),
+        Err(vec![Expected::LeaseNotFound(1)])
+    );
+    assert_eq!(m.current(), 5);
+    // A revoke of a lease without keys takes no revision.
+    m.grant(3, 1);
+    assert_eq!(m.revoke(3), Ok(5));
+    assert_eq!(m.revoke(3), Err(lease_missing(3)));
+    assert_eq!(m.grant_errors(2, 1), vec![Expected::LeaseExists(2)]);
+    assert_eq!(m.grant_errors(0, 0), vec![Expected::InvalidArgument]);
+
+    // The same on a store, with the clock moved while it is open, while it
+    // is closed, and onto deadlines; then two leases with equal deadlines
+    // expire together while a probe put races with them.
+    let put = |key, n, lease: Option<LeaseRef>| Step::Put {
+        key,
+        value: V::Small(n),
+        prev_kv: true,
+        lease,
+    };
+    let advance = |by, closed, probe| Step::Advance { by, closed, probe };
+    let steps = vec![
+        Step::LeaseGrant { id: 1, ttl: 2 },
+        Step::LeaseGrant { id: 2, ttl: 5 },
+        put(0, 1, Some(LeaseRef::Id(1))),
+        put(4, 1, Some(LeaseRef::Id(1))),
+        put(1, 1, Some(LeaseRef::Id(2))),
+        put(4, 2, None),
+        Step::LeaseTtl {
+            lease: LeaseRef::Id(1),
+            keys: true,
+        },
+        advance(Adv::Ms(1500), Closed::Open, None),
+        Step::LeaseKeepAlive(LeaseRef::Id(1)),
+        advance(
+            Adv::Ms(2000),
+            Closed::Open,
+            Some(Probe {
+                delay_ms: 0,
+                call: Call::KeepAlive(LeaseRef::Id(1)),
+            }),
+        ),
+        put(3, 1, Some(LeaseRef::Id(1))),
+        Step::LeaseGrant { id: 3, ttl: 1 },
+        Step::LeaseRevoke(LeaseRef::Id(3)),
+        // To 1 ms before lease 2's deadline while closed: nothing expires;
+        // then 1 ms more while closed: it expires once the store opens.
+        advance(Adv::ToDeadline { nth: 0, delta: -1 }, Closed::Reopen, None),
+        advance(Adv::Ms(1), Closed::Drop, None),
+        Step::LeaseGrant { id: 0, ttl: 2 },
+        Step::LeaseGrant { id: 0, ttl: 2 },
+        put(0, 2, Some(LeaseRef::Live(0))),
+        put(4, 3, Some(LeaseRef::Live(1))),
+        advance(
+            Adv::ToDeadline { nth: 0, delta: 0 },
+            Closed::Open,
+            Some(Probe {
+                delay_ms: 0,
+                call: Call::Put {
+                    key: 5,
+                    value: V::Small(1),
+                    lease: LeaseRef::Soonest,
+                },
+            }),
+        ),
+    ];
+    let m = run(NEVER, &steps);
+    // Revisions 1-4 puts, 5 and 6 expiries, 7 and 8 puts, then the two
+    // tied expiries, and the probe's put if it reached the store first.
+    assert!([10, 11].contains(&m.current()), "revision {}", m.current());
+    assert!(m.leases.is_empty());
+}
+
+/// BUG in the store, found by this test (with `CLOSE_WHILE_EXPIRING`):
+/// `close()` never returns when it comes right after `Db::open` of a store
+/// holding a lease that expired while it was closed. The expiry thread
+/// starts by revoking the due lease without looking at its stop signal;
+/// when its revoke reaches the writer's queue after `close()`'s `Shutdown`,
+/// the writer has exited without answering it, the request (and its reply
+/// sender) stays in the queue because the `Db` and the expiry thread still
+/// hold senders, so the expiry thread waits for the answer forever, and
+/// `close()` waits forever to join it. Here that happens within a few
+/// rounds, and the watchdog aborts the test binary after 10 s. (Any request
+/// sent to a store while it closes can be stranded the same way.)
+#[test]
+#[ignore = "store bug: close() hangs while the expiry thread revokes a lease"]
+fn bug_close_right_after_open_with_an_expired_lease_hangs() {
+    let dir = scratch_dir();
+    let clock = ManualClock::new(T0);
+    let options = Options::default().clock(Arc::new(clock.clone()));
+    for round in 0..100 {
+        let db = Db::open(dir.path(), options.clone()).expect("open");
+        db.lease_grant(1).expect("grant");
+        close_within(db, false, "close");
+        clock.advance(Duration::from_secs(1));
+        let db = Db::open(dir.path(), options.clone()).expect("reopen");
+        // Expected: returns, whether the lease was revoked by then or not.
+        close_within(db, false, &format!("close right after open, round {round}"));
+    }
 }
