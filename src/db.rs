@@ -21,11 +21,12 @@ use crate::types::{
 use crate::verify::VerifyReport;
 use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
 use crate::writer::{LeaseOp, LeaseReply, Request, Writer};
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// What every thread of an open store shares.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     compaction: Mutex<()>,
     /// Held for the whole of a compaction rewrite.
     rewrite: Mutex<()>,
+    /// Set when the writer thread has stopped.
+    writer_done: AtomicBool,
     /// Live leases; changed by the writer after each commit.
     leases: Mutex<LeaseTable>,
 }
@@ -105,6 +108,29 @@ impl Shared {
         if p.is_none() {
             *p = Some(cause.to_string());
         }
+    }
+
+    /// Waits for the writer's reply to a request. A request that reached the
+    /// queue after the writer stopped is never answered: once the writer
+    /// has stopped and no reply is there, this returns `Closed` instead of
+    /// waiting forever.
+    pub(crate) fn await_reply<T>(&self, answer: &Receiver<Result<T>>) -> Result<T> {
+        loop {
+            match answer.recv_timeout(Duration::from_millis(50)) {
+                Ok(r) => return r,
+                Err(RecvTimeoutError::Disconnected) => return Err(Error::Closed),
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.writer_done.load(Ordering::Acquire) {
+                        return answer.try_recv().unwrap_or(Err(Error::Closed));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks the writer as stopped: nothing queued from now on is answered.
+    pub(crate) fn set_writer_done(&self) {
+        self.writer_done.store(true, Ordering::Release);
     }
 
     /// Why writes are refused, if they are.
@@ -178,6 +204,7 @@ impl Db {
             manifest: Mutex::new(recovered.manifest),
             compaction: Mutex::new(()),
             rewrite: Mutex::new(()),
+            writer_done: AtomicBool::new(false),
             leases: Mutex::new(recovered.leases),
         });
         // An interrupted compaction is finished before the store is served.
@@ -318,7 +345,7 @@ impl Db {
         self.tx
             .send(Request::Txn { txn, reply })
             .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        self.shared.await_reply(&answer)
     }
 
     /// Starts a watch. A start revision below the compaction point fails at
@@ -372,7 +399,7 @@ impl Db {
         self.tx
             .send(Request::Lease { op, reply })
             .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        self.shared.await_reply(&answer)
     }
 
     /// Grants a lease of `ttl` seconds with an id the store picks. The lease
@@ -498,7 +525,7 @@ impl Db {
         self.tx
             .send(Request::Import { item, reply })
             .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        self.shared.await_reply(&answer)
     }
 
     /// The current store revision.

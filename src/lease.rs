@@ -218,10 +218,10 @@ pub(crate) fn run_expiry(
                 pending.push(answer);
             }
             for answer in pending {
-                match answer.recv() {
-                    Ok(Ok(_)) | Ok(Err(Error::LeaseNotFound { .. })) => {}
+                match shared.await_reply(&answer) {
+                    Ok(_) | Err(Error::LeaseNotFound { .. }) => {}
                     // Poisoned or closed: nothing more can be revoked.
-                    Ok(Err(_)) | Err(_) => return,
+                    Err(_) => return,
                 }
             }
         }

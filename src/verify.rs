@@ -210,12 +210,12 @@ pub(crate) fn verify(
         let (reply, answer) = bounded(1);
         let on_writer = Arc::clone(shared);
         let take = move || {
-            let _ = reply.send(snapshot(&on_writer));
+            let _ = reply.send(Ok(snapshot(&on_writer)));
         };
         writer
             .send(Request::Barrier(Box::new(take)))
             .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        shared.await_reply(&answer)?
     };
     let Snapshot {
         manifest,

@@ -210,6 +210,14 @@ impl Writer {
                 self.shared.poison(&e);
             }
         }
+        // Whatever is still queued is answered `Closed`; whatever comes
+        // later is never read, and its sender stops waiting on this flag.
+        self.shared.set_writer_done();
+        while let Ok(req) = self.rx.try_recv() {
+            if let Some(p) = unanswered(req) {
+                p.send(None);
+            }
+        }
     }
 
     /// Adds `first` and whatever else is queued (up to `max`) to the group;
