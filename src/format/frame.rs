@@ -190,6 +190,38 @@ pub fn encode_frame_if(
     out.len() - start
 }
 
+/// Like [`decode_frame`] without checking the CRC, for frames whose CRC was
+/// checked when they were read at open (or written by this process): the
+/// read path then costs what the op it reads costs, not the whole frame.
+/// Every length and field is still bounds-checked, so damaged bytes give an
+/// error, never a panic; `Db::verify` re-checks every CRC.
+pub fn decode_frame_trusted(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
+    let mut r = Reader::new(buf);
+    let len = r.u32()? as usize;
+    let _crc = r.u32()?;
+    if len > MAX_PAYLOAD + 4 {
+        return Err(DecodeError::invalid(0, "frame length too large"));
+    }
+    let total = FRAME_HEADER_LEN + len;
+    if buf.len() < total {
+        return Err(DecodeError::Incomplete { needed: total });
+    }
+    let kind =
+        FrameKind::from_byte(r.u8()?).ok_or(DecodeError::invalid(8, "unknown frame kind"))?;
+    let flags = r.u8()?;
+    if flags & !FLAG_ZSTD != 0 {
+        return Err(DecodeError::invalid(9, "unknown frame flags"));
+    }
+    Ok((
+        Frame {
+            kind,
+            compressed: flags & FLAG_ZSTD != 0,
+            stored: &buf[FRAME_HEADER_LEN..total],
+        },
+        total,
+    ))
+}
+
 /// Decodes the frame at the start of `buf`, returning it and its total
 /// length. `Incomplete` means `buf` ends inside the frame.
 pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
@@ -276,6 +308,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn trusted_decoding_skips_only_the_checksum() {
+        let mut buf = Vec::new();
+        encode_frame(FrameKind::Txn, b"payload", None, &mut buf);
+        let mut flipped_crc = buf.clone();
+        flipped_crc[5] ^= 1;
+        assert!(decode_frame(&flipped_crc).is_err());
+        let (frame, used) = decode_frame_trusted(&flipped_crc).expect("trusted");
+        assert_eq!((frame.stored, used), (&b"payload"[..], buf.len()));
+        for cut in 0..buf.len() {
+            assert!(decode_frame_trusted(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad_kind = buf.clone();
+        bad_kind[8] = 9;
+        assert!(decode_frame_trusted(&bad_kind).is_err());
     }
 
     #[test]
