@@ -43,11 +43,9 @@ fn lock_is_exclusive_across_processes() {
         .spawn()
         .expect("spawn child");
     let stdout = child.stdout.take().expect("stdout");
-    let ready = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        // libtest prints the test's name on the same line first.
-        .any(|l| l.contains("REVKV-CHILD-READY"));
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    // libtest prints the test's name on the same line first.
+    let ready = lines.any(|l| l.contains("REVKV-CHILD-READY"));
     assert!(ready, "child never opened the store");
 
     match Db::open(dir.path(), Options::default()) {
@@ -56,6 +54,7 @@ fn lock_is_exclusive_across_processes() {
     }
 
     drop(child.stdin.take()); // the child returns and exits
+    lines.for_each(drop); // read its last words, so it is not cut off mid-print
     let status = child.wait().expect("wait");
     assert!(status.success());
     let db = Db::open(dir.path(), Options::default()).expect("open after the child exited");
