@@ -207,7 +207,7 @@ struct Output<'a> {
 impl Output<'_> {
     fn append(&mut self, frame: &[u8], revision: Option<u64>) -> Result<()> {
         if self.current.is_none() {
-            let id = self.shared.allocate_segment_id();
+            let id = self.shared.allocate_segment_id()?;
             let seg = ActiveSegment::create(&self.shared.dir, id)?;
             self.current = Some((seg, SEGMENT_HEADER_LEN as u64, Vec::new()));
         }

@@ -84,11 +84,14 @@ impl Shared {
     }
 
     /// Takes a fresh segment id (recorded in the next MANIFEST installed).
-    pub(crate) fn allocate_segment_id(&self) -> u64 {
+    pub(crate) fn allocate_segment_id(&self) -> Result<u64> {
         let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
         let id = m.next_segment_id;
+        if id >= crate::format::MAX_COUNTER {
+            return Err(Error::InvalidArgument("segment ids are exhausted".into()));
+        }
         m.next_segment_id += 1;
-        id
+        Ok(id)
     }
 
     /// Changes the MANIFEST and installs it atomically; the in-memory copy

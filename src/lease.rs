@@ -219,9 +219,11 @@ pub(crate) fn run_expiry(
             }
             for answer in pending {
                 match shared.await_reply(&answer) {
-                    Ok(_) | Err(Error::LeaseNotFound { .. }) => {}
                     // Poisoned or closed: nothing more can be revoked.
-                    Err(_) => return,
+                    Err(Error::Closed) | Err(Error::Poisoned { .. }) => return,
+                    // Revoked, gone meanwhile, or refused for this lease
+                    // alone: the others still expire.
+                    _ => {}
                 }
             }
         }

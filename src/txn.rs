@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::record::{OpKind, RecordOp};
+use crate::format::MAX_COUNTER;
 use crate::state::State;
 use crate::types::{
     DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest, PutResponse,
@@ -475,15 +476,18 @@ pub(crate) fn evaluate(
                     return Err(Error::LeaseNotFound { id: p.lease });
                 }
                 let head = view.head(&p.key)?;
+                if head.kv.as_ref().is_some_and(|kv| kv.version >= MAX_COUNTER) {
+                    return Err(Error::InvalidArgument(format!(
+                        "the version of {:?} cannot grow further",
+                        String::from_utf8_lossy(&p.key)
+                    )));
+                }
                 let kv = KeyValue {
                     key: p.key.clone(),
                     value: p.value.clone(),
                     create_revision: head.kv.as_ref().map_or(rev, |kv| kv.create_revision),
                     mod_revision: rev,
-                    version: head
-                        .kv
-                        .as_ref()
-                        .map_or(1, |kv| kv.version.saturating_add(1)),
+                    version: head.kv.as_ref().map_or(1, |kv| kv.version + 1),
                     lease: p.lease,
                 };
                 writes.push(Write {

@@ -346,11 +346,6 @@ impl Writer {
     /// Evaluates and stages one transaction.
     fn run_txn(&mut self, state: &State, group: &mut Group, txn: &Txn) -> Result<TxnResponse> {
         let rev = group.next_rev;
-        if rev > MAX_COUNTER {
-            return Err(Error::InvalidArgument(
-                "the revision space is exhausted".into(),
-            ));
-        }
         let ev = {
             let exists = |id: i64| self.lease_alive(group, id).is_some();
             evaluate(state, &group.overlay, txn, rev, &exists)?
@@ -599,6 +594,12 @@ impl Writer {
         if ev.writes.is_empty() {
             return Ok(ev.response);
         }
+        // Only a transaction that writes uses up a revision.
+        if rev > MAX_COUNTER {
+            return Err(Error::InvalidArgument(
+                "the revision space is exhausted".into(),
+            ));
+        }
         let ops: Vec<RecordOp<'_>> = ev.writes.iter().map(|w| w.as_record()).collect();
         self.payload_buf.clear();
         encode_txn(rev, &ops, &mut self.payload_buf);
@@ -719,6 +720,11 @@ impl Writer {
     /// then swap the maps in. A crash at any step leaves a store that opens.
     fn roll(&mut self) -> Result<()> {
         let dir = self.shared.dir.clone();
+        // With no segment id left (only a crafted MANIFEST gets there), the
+        // active segment simply keeps growing: nothing is lost by not rolling.
+        let Ok(next_id) = self.shared.allocate_segment_id() else {
+            return Ok(());
+        };
         self.sync()?;
         let (id, entries) = {
             let state = self.shared.read_state();
@@ -726,7 +732,6 @@ impl Writer {
         };
         write_index(&dir, id, &entries)?;
         crate::failpoint::hit("roll.index_written");
-        let next_id = self.shared.allocate_segment_id();
         let next = ActiveSegment::create(&dir, next_id)?;
         crate::failpoint::hit("roll.segment_created");
         self.shared.update_manifest(|m| m.segments.push(next_id))?;
