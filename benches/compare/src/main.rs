@@ -650,12 +650,20 @@ fn rows(cli: &Cli) -> Vec<(String, Cell)> {
             disk_cell("disk_after_close"),
         ));
     }
+    let (load_process, reads_process) = if cli.open_only {
+        ("bulk load", "open after kill -9 + check")
+    } else {
+        (
+            "load + durable writes",
+            "open after kill -9 + reads + removals + compaction",
+        )
+    };
     rows.push((
-        "peak RSS: load + durable writes process".into(),
+        format!("peak RSS: {load_process} process"),
         Box::new(|r| Some(fmt_bytes(*r.get("rss_load")?))),
     ));
     rows.push((
-        "peak RSS: open-after-crash + reads + removals + compaction process".into(),
+        format!("peak RSS: {reads_process} process"),
         Box::new(|r| Some(fmt_bytes(*r.get("rss_reads")?))),
     ));
     rows
