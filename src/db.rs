@@ -194,7 +194,7 @@ impl Db {
             )));
         }
         let lock = DirLock::acquire(&dir)?;
-        let recovered = recover(&dir, options.create_if_missing)?;
+        let recovered = recover(&dir, options.create_if_missing, options.segment_size)?;
         let file = Arc::clone(&recovered.state.revs.active.file);
         let (tx, rx) = bounded(options.max_group_requests * 4);
         let (hub, woken) = Hub::new(recovered.state.current);

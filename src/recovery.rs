@@ -43,7 +43,7 @@ struct Scan {
     attached: HashMap<Vec<u8>, i64>,
 }
 
-pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> {
+pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Result<Recovered> {
     let manifest = match read_manifest(dir)? {
         Some(m) => m,
         None if create_if_missing => init_store(dir)?,
@@ -67,7 +67,10 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool) -> Result<Recovered> 
     for &id in sealed_ids {
         sealed.push(Arc::new(recover_sealed(dir, id, &mut scan)?));
     }
-    let (active, active_len) = recover_active(dir, active_id, &mut scan)?;
+    let (mut active, active_len) = recover_active(dir, active_id, &mut scan)?;
+    // Reads of the recovered tail go through a map, as after any write;
+    // without one they fall back to positioned reads.
+    let _ = active.map_published(map_ahead);
     let current = scan.last_rev.max(manifest.compact_scheduled);
     // The finished point; an unfinished one is applied by the rewrite that
     // open runs next.
