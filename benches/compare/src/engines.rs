@@ -618,7 +618,7 @@ impl Rocks {
     fn write(&self, batch: rocksdb::WriteBatch) -> Result<()> {
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
-        self.db.write_opt(&batch, &wo).map_err(e)
+        self.db.write_opt(batch, &wo).map_err(e)
     }
 }
 
