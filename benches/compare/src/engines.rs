@@ -93,7 +93,7 @@ pub const ENGINES: &[Info] = &[
     },
     Info {
         name: "rocksdb",
-        version: "0.25 (RocksDB 10.x; cargo feature `rocksdb`)",
+        version: "0.25.0 (librocksdb-sys 0.19, RocksDB 11.8.1; cargo feature `rocksdb`)",
         durability: "`WriteOptions::set_sync(true)` on every write; default options",
         concurrency: "thread-safe; concurrent writers share group commits",
         compaction: "`compact_range(None, None)`",
