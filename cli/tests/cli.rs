@@ -1,78 +1,13 @@
 //! Runs the built `revkv` binary against temporary data directories and
 //! checks what it prints and how it exits.
 
+mod support;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+
 use serde_json::Value;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-/// A `revkv` command with no inherited data directory setting.
-fn cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_revkv"));
-    c.env_remove("REVKV_DIR");
-    c
-}
-
-/// Runs `revkv --dir DIR ARGS...` with `stdin` as its standard input.
-fn run_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = cmd()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn revkv");
-    {
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin).expect("write stdin");
-    }
-    child.wait_with_output().expect("wait for revkv")
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    run_in(dir, args, b"")
-}
-
-/// Asserts success and returns standard output.
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "revkv failed with {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-/// Asserts failure with `code` and returns standard error.
-fn fails(out: Output, code: i32) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {} stderr: {stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
-}
-
-fn json(out: Output) -> Value {
-    let text = ok(out);
-    assert_eq!(text.lines().count(), 1, "one JSON line: {text}");
-    serde_json::from_str(&text).expect("valid JSON")
-}
-
-fn b64(s: &str) -> Value {
-    Value::String(STANDARD.encode(s))
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
+use support::{b64, cmd, fails, json, ok, run, run_in, tempdir};
 
 #[test]
 fn put_then_get_prints_the_value() {
