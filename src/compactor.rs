@@ -19,9 +19,11 @@ use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
 use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::options::{AutoCompaction, Compression};
+use crate::storage::checkpoint;
 use crate::storage::files::{decode_error, idx_path, sync_dir};
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crate::writer::Request;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -69,7 +71,7 @@ pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
 }
 
 /// The compactor thread's body.
-pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>) {
+pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request>) {
     let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
     let tick = match shared.options.auto_compaction {
         AutoCompaction::Off => Duration::from_secs(3600),
@@ -86,7 +88,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>) {
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
         }
         auto_schedule(&shared, &mut samples);
-        let result = rewrite_pending(&shared);
+        // A checkpoint that cannot be written only costs the next open a
+        // full scan (the stale one no longer matches the MANIFEST), so it
+        // does not fail the compaction.
+        let result = rewrite_pending(&shared).map(|rewritten| {
+            if rewritten {
+                let _ = checkpoint_on_writer(&shared, &writer);
+            }
+        });
         for w in waiters.drain(..) {
             let copy = match &result {
                 Ok(()) => Ok(()),
@@ -128,13 +137,31 @@ fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(Instant, u64)>) {
     }
 }
 
-/// Rewrites segments if a scheduled compaction is not yet finished.
-pub(crate) fn rewrite_pending(shared: &Shared) -> Result<()> {
+/// Rewrites segments if a scheduled compaction is not yet finished; true
+/// when it did.
+pub(crate) fn rewrite_pending(shared: &Shared) -> Result<bool> {
     let target = shared.manifest().compact_scheduled;
     if target > shared.manifest().compact_finished {
         rewrite(shared, target)?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
+}
+
+/// Replaces the key-index checkpoint that a compaction made stale. It is
+/// encoded on the writer thread between two groups, where the key index and
+/// the lease table agree.
+fn checkpoint_on_writer(shared: &Arc<Shared>, writer: &Sender<Request>) -> Result<()> {
+    let (reply, answer) = bounded(1);
+    let on_writer = Arc::clone(shared);
+    let take = move || {
+        let _ = reply.send(on_writer.encode_checkpoint());
+    };
+    writer
+        .send(Request::Barrier(Box::new(take)))
+        .map_err(|_| Error::Closed)?;
+    let bytes = shared.await_reply(&answer)?;
+    checkpoint::write(&shared.dir, bytes)
 }
 
 /// True when some write in `seg` is no longer in the key index.

@@ -9,6 +9,7 @@ use crate::lease::{remaining_secs, run_expiry, LeaseGrantResponse, LeaseTable, L
 use crate::options::Options;
 use crate::recovery::recover;
 use crate::state::State;
+use crate::storage::checkpoint;
 use crate::storage::files::write_manifest;
 use crate::storage::lock::DirLock;
 use crate::txn::{
@@ -137,6 +138,28 @@ impl Shared {
     }
 
     /// Why writes are refused, if they are.
+    /// Encodes a key-index checkpoint of the published state (format.md
+    /// §8a), after syncing the active segment so that it never covers a
+    /// frame that is not on disk. Must run where the key index and the lease
+    /// table agree: on the writer thread between groups, or with no writer.
+    pub(crate) fn encode_checkpoint(&self) -> Result<Option<Vec<u8>>> {
+        let state = self.read_state();
+        state
+            .revs
+            .active
+            .file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync of the active segment for a checkpoint", e))?;
+        let manifest = self.manifest();
+        let leases = self.lock_leases();
+        Ok(checkpoint::encode(&state, &manifest, &leases))
+    }
+
+    /// Writes a key-index checkpoint; see [`Shared::encode_checkpoint`].
+    pub(crate) fn write_checkpoint(&self) -> Result<()> {
+        checkpoint::write(&self.dir, self.encode_checkpoint()?)
+    }
+
     pub(crate) fn poisoned(&self) -> Option<String> {
         self.poison
             .lock()
@@ -210,8 +233,11 @@ impl Db {
             writer_done: AtomicBool::new(false),
             leases: Mutex::new(recovered.leases),
         });
-        // An interrupted compaction is finished before the store is served.
-        compactor::rewrite_pending(&shared)?;
+        // An interrupted compaction is finished before the store is served
+        // (and the checkpoint it made stale replaced).
+        if compactor::rewrite_pending(&shared)? {
+            shared.write_checkpoint()?;
+        }
         let writer = Writer::new(Arc::clone(&shared), rx, file, recovered.active_len);
         let (compact_tx, compact_rx) = bounded(64);
         let (expiry_stop, expiry_stopped) = bounded(1);
@@ -220,6 +246,7 @@ impl Db {
         let compaction = Arc::clone(&shared);
         let expiry = Arc::clone(&shared);
         let expiry_tx = tx.clone();
+        let compact_writer = tx.clone();
         let spawned = spawn("revkv-writer", move || writer.run(), &mut threads)
             .and_then(|()| {
                 spawn(
@@ -231,7 +258,7 @@ impl Db {
             .and_then(|()| {
                 spawn(
                     "revkv-compactor",
-                    move || compactor::run(compaction, compact_rx),
+                    move || compactor::run(compaction, compact_rx, compact_writer),
                     &mut threads,
                 )
             })
@@ -581,10 +608,16 @@ impl Db {
                 cause: "a revkv thread panicked".into(),
             });
         }
+        // Every write is on disk now: checkpoint the key index, so that the
+        // next open reads it instead of the whole log.
+        let saved = match self.shared.poisoned() {
+            None => self.shared.write_checkpoint(),
+            Some(_) => Ok(()),
+        };
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
         match self.shared.poisoned() {
             Some(cause) => Err(Error::Poisoned { cause }),
-            None => Ok(()),
+            None => saved,
         }
     }
 }

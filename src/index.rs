@@ -191,6 +191,39 @@ impl KeyIndex {
     pub(crate) fn revision_count(&self) -> usize {
         self.revisions
     }
+
+    /// Every key in order, with its writes oldest first (for checkpoints).
+    pub(crate) fn entries(
+        &self,
+    ) -> impl Iterator<Item = (&[u8], impl Iterator<Item = KeyRev> + '_)> {
+        self.keys
+            .iter()
+            .map(|(k, revs)| (&k[..], revs.as_slice().iter().map(|p| p.get())))
+    }
+
+    /// An index of keys given in strictly increasing order, each with its
+    /// writes oldest first (from a checkpoint, which checked both orders).
+    pub(crate) fn from_sorted<'a, R: Iterator<Item = KeyRev>>(
+        entries: impl Iterator<Item = (&'a [u8], R)>,
+    ) -> KeyIndex {
+        let mut revisions = 0;
+        let keys = entries
+            .filter_map(|(key, writes)| {
+                let mut revs: Option<Revs> = None;
+                for w in writes {
+                    let p = Packed::new(w);
+                    match &mut revs {
+                        Some(r) => r.push(p),
+                        None => revs = Some(Revs::One(p)),
+                    }
+                    revisions += 1;
+                }
+                revs.map(|r| (Box::<[u8]>::from(key), r))
+            })
+            // Sorted input: BTreeMap builds it in bulk, without searching.
+            .collect();
+        KeyIndex { keys, revisions }
+    }
 }
 
 fn latest_in(revs: &[Packed], at: u64) -> Option<KeyRev> {
@@ -308,5 +341,50 @@ mod tests {
         assert_eq!(keys(KeyRange::range("b", "c"), 3), vec![b"b".to_vec()]);
         assert_eq!(keys(KeyRange::from_key("b"), 4), vec![b"c".to_vec()]);
         assert_eq!(keys(KeyRange::single("c"), 2), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn entries_rebuild_the_same_index() {
+        let mut idx = KeyIndex::default();
+        idx.push(b"b", put(1));
+        idx.push(b"a", put(2));
+        idx.push(b"b", del(3));
+        idx.push(b"c", del(4));
+        idx.push(
+            b"b",
+            KeyRev {
+                main: 5,
+                sub: 7,
+                tombstone: false,
+            },
+        );
+        let listed = |i: &KeyIndex| {
+            i.entries()
+                .map(|(k, revs)| (k.to_vec(), revs.collect::<Vec<_>>()))
+                .collect::<Vec<_>>()
+        };
+        let before = listed(&idx);
+        assert_eq!(
+            before[1],
+            (
+                b"b".to_vec(),
+                vec![
+                    put(1),
+                    del(3),
+                    KeyRev {
+                        main: 5,
+                        sub: 7,
+                        tombstone: false
+                    }
+                ]
+            )
+        );
+        let rebuilt =
+            KeyIndex::from_sorted(before.iter().map(|(k, r)| (&k[..], r.iter().copied())));
+        assert_eq!(listed(&rebuilt), before);
+        assert_eq!(rebuilt.revision_count(), 5);
+        assert_eq!(rebuilt.key_count(), 3);
+        assert_eq!(rebuilt.visible(b"b", 4), None);
+        assert_eq!(rebuilt.latest(b"c", 9), Some(del(4)));
     }
 }

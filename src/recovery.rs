@@ -13,6 +13,7 @@ use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::index::{KeyIndex, KeyRev};
 use crate::lease::LeaseTable;
 use crate::state::State;
+use crate::storage::checkpoint::{self, Checkpoint};
 use crate::storage::files::{
     classify, decode_error, frame_error, read_manifest, segment_path, sync_dir, write_manifest,
     FileKind,
@@ -41,6 +42,10 @@ struct Scan {
     leases: LeaseTable,
     /// The lease each key's newest write attached it to, when non-zero.
     attached: HashMap<Vec<u8>, i64>,
+    /// The checkpoint's revision (0 without one).
+    base_rev: u64,
+    /// Set when the log contradicts the checkpoint the scan started from.
+    stale: bool,
 }
 
 pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Result<Recovered> {
@@ -62,19 +67,41 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         ));
     };
     remove_orphans(dir, &manifest)?;
-    let mut scan = Scan::default();
-    let mut sealed = Vec::with_capacity(sealed_ids.len());
-    for &id in sealed_ids {
-        sealed.push(Arc::new(recover_sealed(dir, id, &mut scan)?));
+    let base = checkpoint::load(dir, &manifest);
+    let had_base = base.is_some();
+    let mut log = None;
+    if base.is_some() {
+        log = scan_log(dir, sealed_ids, active_id, base)?;
     }
-    let (mut active, active_len) = recover_active(dir, active_id, &mut scan)?;
+    let from_checkpoint = log.is_some();
+    if !from_checkpoint {
+        // No checkpoint, or one that does not fit the log: it goes, so that
+        // it can never seem to fit a log rewritten after a crash (§8a.3).
+        if had_base || dir.join(checkpoint::KEYINDEX).exists() {
+            checkpoint::remove(dir)?;
+        }
+        log = scan_log(dir, sealed_ids, active_id, None)?;
+    }
+    let Some(log) = log else {
+        return Err(Error::corruption(
+            dir.join("MANIFEST"),
+            0,
+            "log scan without a checkpoint found it stale",
+        ));
+    };
+    let Log {
+        mut scan,
+        sealed,
+        mut active,
+        active_len,
+    } = log;
     // Reads of the recovered tail go through a map, as after any write;
     // without one they fall back to positioned reads.
     let _ = active.map_published(map_ahead);
     let current = scan.last_rev.max(manifest.compact_scheduled);
     // The finished point; an unfinished one is applied by the rewrite that
-    // open runs next.
-    if manifest.compact_finished > 0 {
+    // open runs next. A checkpoint's index is compacted already.
+    if manifest.compact_finished > 0 && !from_checkpoint {
         scan.keys.compact(manifest.compact_finished);
     }
     let mut leases = scan.leases;
@@ -94,6 +121,72 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         active_len,
     })
 }
+
+/// The log's segments, opened, and the index built from them.
+struct Log {
+    scan: Scan,
+    sealed: Vec<Arc<SealedSegment>>,
+    active: ActiveSegment,
+    active_len: u64,
+}
+
+/// Opens every segment and builds the key index: from `base` and the frames
+/// after it when a checkpoint is given, else from every frame. `Ok(None)`
+/// when the log contradicts the checkpoint (then nothing was changed on
+/// disk but rebuilt `.idx` files, and the caller scans everything).
+///
+/// With a checkpoint, the segments before its last one are not decoded:
+/// their frames' checksums are checked and matched against their `.idx`
+/// (which is rebuilt from the frames if it does not match), which is what
+/// a full scan checks too, minus decoding records.
+fn scan_log(
+    dir: &Path,
+    sealed_ids: &[u64],
+    active_id: u64,
+    base: Option<Checkpoint>,
+) -> Result<Option<Log>> {
+    let (mut scan, covered, end) = match base {
+        Some(b) => {
+            let scan = Scan {
+                keys: b.keys,
+                last_rev: b.revision,
+                leases: b.leases,
+                attached: b.attached,
+                base_rev: b.revision,
+                stale: false,
+            };
+            (scan, b.segments, b.end)
+        }
+        None => (Scan::default(), 0, 0),
+    };
+    // Where applying frames to the index starts in segment `i`.
+    let apply_from = |i: usize| match (i + 1).cmp(&covered) {
+        std::cmp::Ordering::Less => NEVER,
+        std::cmp::Ordering::Equal => end,
+        std::cmp::Ordering::Greater => 0,
+    };
+    let mut sealed = Vec::with_capacity(sealed_ids.len());
+    for (i, &id) in sealed_ids.iter().enumerate() {
+        let Some(seg) = recover_sealed(dir, id, &mut scan, apply_from(i))? else {
+            return Ok(None);
+        };
+        sealed.push(Arc::new(seg));
+    }
+    let (active, active_len) =
+        recover_active(dir, active_id, &mut scan, apply_from(sealed_ids.len()))?;
+    if scan.stale {
+        return Ok(None);
+    }
+    Ok(Some(Log {
+        scan,
+        sealed,
+        active,
+        active_len,
+    }))
+}
+
+/// `apply_from` for a segment wholly covered by the checkpoint.
+const NEVER: u64 = u64::MAX;
 
 /// A new store: segment 1, then the MANIFEST that names it. Refuses a
 /// directory that holds segment data but no MANIFEST.
@@ -159,14 +252,18 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-/// Scans the frames of one segment's bytes, feeding the key index. Returns
-/// the index entries and the offset where valid frames end; `Err` for damage
-/// that is not a torn tail (anything in a sealed segment).
+/// Scans the frames of one segment's bytes, feeding the key index with
+/// those at or after offset `apply_from` (the ones before it are reflected
+/// in the checkpoint the scan started from). Returns the index entries and
+/// the offset where valid frames end; `Err` for damage that is not a torn
+/// tail (anything in a sealed segment). Sets `scan.stale` and stops when the
+/// frames contradict the checkpoint.
 fn scan_segment(
     path: &Path,
     id: u64,
     bytes: &[u8],
     active: bool,
+    apply_from: u64,
     scan: &mut Scan,
 ) -> Result<(Vec<IdxEntry>, u64)> {
     let header_id = decode_segment_header(bytes).map_err(|e| decode_error(path, 0, e))?;
@@ -179,24 +276,57 @@ fn scan_segment(
     }
     let mut entries = Vec::new();
     let mut pos = SEGMENT_HEADER_LEN;
+    // The newest revision among frames before `apply_from`.
+    let mut covered_rev = 0;
     while pos < bytes.len() {
         let (frame, len) = match decode_frame(&bytes[pos..]) {
             Ok(f) => f,
             Err(e) => {
                 if active && !valid_frame_after(bytes, pos + 1, scan.last_rev) {
-                    return Ok((entries, pos as u64));
+                    break;
                 }
                 return Err(frame_error(path, pos as u64, e));
             }
         };
         let at = |e| frame_error(path, pos as u64, e);
+        let apply = pos as u64 >= apply_from;
+        if !apply && (pos + len) as u64 > apply_from {
+            // The checkpoint's end falls inside this frame.
+            scan.stale = true;
+            return Ok((entries, pos as u64));
+        }
         if let Some(kind) = frame.kind.lease_kind() {
-            let payload = frame.payload().map_err(at)?;
-            apply_lease(&mut scan.leases, &decode_lease(kind, &payload).map_err(at)?);
+            if apply {
+                let payload = frame.payload().map_err(at)?;
+                apply_lease(&mut scan.leases, &decode_lease(kind, &payload).map_err(at)?);
+            }
+        } else if !apply {
+            let rev = txn_revision(&frame.payload().map_err(at)?).map_err(at)?;
+            if rev <= covered_rev {
+                return Err(Error::corruption(
+                    path,
+                    pos as u64,
+                    format!("revision {rev} does not follow {covered_rev}"),
+                ));
+            }
+            if rev > scan.last_rev {
+                scan.stale = true;
+                return Ok((entries, pos as u64));
+            }
+            covered_rev = rev;
+            entries.push(IdxEntry {
+                revision: rev,
+                offset: pos as u64,
+                len: len as u32,
+            });
         } else {
             let payload = frame.payload().map_err(at)?;
             let (rev, ops) = decode_txn(&payload).map_err(at)?;
             if rev <= scan.last_rev {
+                if rev <= scan.base_rev {
+                    scan.stale = true;
+                    return Ok((entries, pos as u64));
+                }
                 return Err(Error::corruption(
                     path,
                     pos as u64,
@@ -225,7 +355,47 @@ fn scan_segment(
         }
         pos += len;
     }
+    if apply_from != NEVER && (pos as u64) < apply_from {
+        // Frames the checkpoint covers are missing.
+        scan.stale = true;
+    }
     Ok((entries, pos as u64))
+}
+
+/// Checks the frames of a sealed segment the checkpoint covers without
+/// decoding them: every checksum, and that the `.idx` lists exactly its
+/// transaction frames. `Ok(false)` when the `.idx` does not match.
+fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
+    let bytes = seg.bytes();
+    let header_id = decode_segment_header(bytes).map_err(|e| decode_error(&seg.path, 0, e))?;
+    if header_id != seg.id {
+        return Err(Error::corruption(
+            &seg.path,
+            16,
+            "segment header names another segment",
+        ));
+    }
+    let (mut pos, mut i, mut prev_rev) = (SEGMENT_HEADER_LEN, 0, 0);
+    while pos < bytes.len() {
+        let (frame, len) =
+            decode_frame(&bytes[pos..]).map_err(|e| frame_error(&seg.path, pos as u64, e))?;
+        if frame.kind.lease_kind().is_none() {
+            let Ok(e) = seg.entry(i) else {
+                return Ok(false);
+            };
+            let same_place = e.offset == pos as u64 && e.len as usize == len;
+            // An uncompressed frame's revision is cheap to check as well.
+            let same_rev =
+                frame.compressed || txn_revision(frame.stored).is_ok_and(|rev| rev == e.revision);
+            if !same_place || !same_rev || e.revision <= prev_rev || i >= seg.count() {
+                return Ok(false);
+            }
+            prev_rev = e.revision;
+            i += 1;
+        }
+        pos += len;
+    }
+    Ok(i == seg.count())
 }
 
 /// True when a complete, checksummed transaction frame with a revision
@@ -249,11 +419,29 @@ fn valid_frame_after(bytes: &[u8], from: usize, last_rev: u64) -> bool {
     })
 }
 
-fn recover_sealed(dir: &Path, id: u64, scan: &mut Scan) -> Result<SealedSegment> {
+/// Opens a sealed segment, scanning it (or, when the checkpoint covers it
+/// whole, only checking its frames against its `.idx`); `None` when it
+/// contradicts the checkpoint.
+fn recover_sealed(
+    dir: &Path,
+    id: u64,
+    scan: &mut Scan,
+    apply_from: u64,
+) -> Result<Option<SealedSegment>> {
+    if apply_from == NEVER {
+        if let Ok(seg) = SealedSegment::open(dir, id) {
+            if frames_match_index(&seg)? {
+                return Ok(Some(seg));
+            }
+        }
+    }
     let path = segment_path(dir, id);
     let entries = {
         let bytes = map_file(&path)?;
-        let (entries, end) = scan_segment(&path, id, &bytes, false, scan)?;
+        let (entries, end) = scan_segment(&path, id, &bytes, false, apply_from, scan)?;
+        if scan.stale {
+            return Ok(None);
+        }
         debug_assert_eq!(end, bytes.len() as u64);
         entries
     };
@@ -266,22 +454,27 @@ fn recover_sealed(dir: &Path, id: u64, scan: &mut Scan) -> Result<SealedSegment>
                 .enumerate()
                 .all(|(i, e)| seg.entry(i).is_ok_and(|x| x == *e));
         if same {
-            return Ok(seg);
+            return Ok(Some(seg));
         }
     }
     write_index(dir, id, &entries)?;
-    SealedSegment::open(dir, id)
+    SealedSegment::open(dir, id).map(Some)
 }
 
-fn recover_active(dir: &Path, id: u64, scan: &mut Scan) -> Result<(ActiveSegment, u64)> {
+fn recover_active(
+    dir: &Path,
+    id: u64,
+    scan: &mut Scan,
+    apply_from: u64,
+) -> Result<(ActiveSegment, u64)> {
     let path = segment_path(dir, id);
     let (entries, end, file_len) = {
         let bytes = map_file(&path)?;
-        let (entries, end) = scan_segment(&path, id, &bytes, true, scan)?;
+        let (entries, end) = scan_segment(&path, id, &bytes, true, apply_from, scan)?;
         (entries, end, bytes.len() as u64)
     };
     let active = ActiveSegment::open(dir, id, entries, end)?;
-    if end < file_len {
+    if end < file_len && !scan.stale {
         let ctx = |what: &str| format!("{what} the torn tail of {}", path.display());
         active
             .file

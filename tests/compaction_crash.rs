@@ -45,6 +45,8 @@
 //!   a key whose first write was sealed (durable) and that was overwritten
 //!   in the active segment must still read as one of its values.
 
+mod support;
+
 use revkv::format::frame::{decode_frame, FrameKind};
 use revkv::format::manifest::{decode_manifest, Manifest};
 use revkv::format::record::txn_revision;
@@ -693,6 +695,11 @@ fn check_files(dir: &Path, ctx: &str) {
     assert_eq!(segs, named, "{ctx}: segment files vs MANIFEST {m:?}");
     assert_eq!(idxs, sealed, "{ctx}: index files vs sealed segments {m:?}");
     for name in other {
+        if name == "KEYINDEX" {
+            support::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+            continue;
+        }
         assert!(
             name == "MANIFEST" || name == "LOCK",
             "{ctx}: unexpected file {name} left in the directory"

@@ -2072,6 +2072,9 @@ fn check_open_store(
             m.segments.contains(&id)
         } else if let Some(id) = seg_id(&name, ".idx") {
             sealed.contains(&id)
+        } else if name == "KEYINDEX" {
+            support::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)?;
+            true
         } else {
             name == "MANIFEST" || name == "LOCK"
         };

@@ -92,6 +92,9 @@ fn generate_seeds() {
 }
 
 mod seeds {
+    use revkv::format::checkpoint::{
+        CheckpointEncoder, CheckpointHeader, CheckpointLease, CheckpointRev,
+    };
     use revkv::format::frame::{encode_frame, FrameKind};
     use revkv::format::idx::{encode_idx, IdxEntry};
     use revkv::format::lease::{encode_lease, LeaseRecord};
@@ -275,6 +278,42 @@ mod seeds {
         save(root, "decode_idx", "idx-appendix", &encode_idx(1, &entries));
         save(root, "decode_idx", "idx-empty", &encode_idx(4, &[]));
         save(root, "decode_idx", "built", &noise(3, 96));
+
+        // decode_checkpoint: KEYINDEX files.
+        let header = CheckpointHeader {
+            segments: vec![1, 3],
+            revision: 9,
+            compact_scheduled: 4,
+            compact_finished: 4,
+            end: 4096,
+            key_count: 2,
+            leases: vec![CheckpointLease {
+                id: 5,
+                ttl: 60,
+                deadline_ms: 1_700_000_000_000,
+            }],
+        };
+        let mut enc = CheckpointEncoder::new(&header);
+        let rev = |main, sub, tombstone| CheckpointRev {
+            main,
+            sub,
+            tombstone,
+        };
+        enc.key(b"a", 5, &[rev(2, 0, false), rev(7, 1, true)]);
+        enc.key(b"b", 0, &[rev(9, 0, false)]);
+        save(root, "decode_checkpoint", "two-keys", &enc.finish());
+        let empty = CheckpointHeader {
+            segments: vec![1],
+            key_count: 0,
+            ..header
+        };
+        save(
+            root,
+            "decode_checkpoint",
+            "empty",
+            &CheckpointEncoder::new(&empty).finish(),
+        );
+        save(root, "decode_checkpoint", "built", &noise(5, 160));
 
         // open_dir: inputs in the harness's image language (see
         // fuzz/harness/store.rs for the order in which bytes are read).

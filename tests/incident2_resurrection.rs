@@ -17,6 +17,8 @@
 //! compaction is finished and only the files the MANIFEST names remain.
 //! `Db::verify` must find every prev-revision chain intact after each step.
 
+mod support;
+
 use revkv::failpoint::FAILPOINT_EXIT;
 use revkv::format::manifest::decode_manifest;
 use revkv::{Db, Error, EventKind, KeyValue, Options, RangeRequest, SyncPolicy, WatchRequest};
@@ -207,6 +209,9 @@ fn check(dir: &Path, db: &Db, h: &History, deleted_at: u64, expect_compact: u64,
         let name = e.expect("entry").file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".seg") {
             segs.insert(stem.parse::<u64>().expect("segment id"));
+        } else if name == "KEYINDEX" {
+            support::checkpoint_fits(dir, &m.segments, c, c)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         } else {
             assert!(
                 name.ends_with(".idx") || name == "MANIFEST" || name == "LOCK",

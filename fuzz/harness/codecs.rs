@@ -537,3 +537,115 @@ pub fn decode_idx(data: &[u8]) {
         }
     }
 }
+
+/// Target `decode_checkpoint`: the key-index checkpoint (`KEYINDEX`).
+pub fn decode_checkpoint(data: &[u8]) {
+    use revkv::format::checkpoint::{
+        decode_checkpoint, CheckpointEncoder, CheckpointHeader, CheckpointLease, CheckpointRev,
+    };
+    match decode_checkpoint(data) {
+        Ok((header, keys)) => {
+            let mut listed = Vec::new();
+            let mut failed = None;
+            for k in keys {
+                match k {
+                    Ok(k) => listed.push((k.key.to_vec(), k.lease, k.revs().collect::<Vec<_>>())),
+                    Err(e) => {
+                        check_decode_error(&e, data.len());
+                        failed = Some(e);
+                    }
+                }
+            }
+            if failed.is_none() {
+                assert_eq!(listed.len() as u64, header.key_count);
+                assert!(listed.windows(2).all(|w| w[0].0 < w[1].0), "keys unordered");
+                for (_, _, revs) in &listed {
+                    assert!(!revs.is_empty());
+                    assert!(revs.windows(2).all(|w| w[0].main < w[1].main));
+                    assert!(revs
+                        .iter()
+                        .all(|r| r.main >= 1 && r.main <= header.revision));
+                }
+                // Canonical except for the reserved word at +60.
+                let mut enc = CheckpointEncoder::new(&header);
+                for (k, lease, revs) in &listed {
+                    enc.key(k, *lease, revs);
+                }
+                let mut expected = data[..data.len() - 4].to_vec();
+                expected[60..64].fill(0);
+                let again = enc.finish();
+                assert_eq!(&again[..again.len() - 4], &expected[..], "not canonical");
+            }
+        }
+        Err(e) => check_decode_error(&e, data.len()),
+    }
+    // Structure-aware: a checkpoint built from the input.
+    let mut input = Input::new(data);
+    let revision = input.wild_u64();
+    let segments = (0..input.below(4)).map(|_| input.wild_u64()).collect();
+    let leases = (0..input.below(3))
+        .map(|_| CheckpointLease {
+            id: input.wild_u64() as i64,
+            ttl: input.wild_u64() as i64,
+            deadline_ms: input.wild_u64(),
+        })
+        .collect();
+    let mut keys: Vec<(Vec<u8>, i64, Vec<CheckpointRev>)> = Vec::new();
+    for _ in 0..input.below(16) {
+        let key = (0..input.below(5)).map(|_| input.byte()).collect();
+        let mut main = 0u64;
+        let revs = (0..input.below(4))
+            .map(|_| {
+                main = match input.byte() {
+                    0 => input.wild_u64(),
+                    b => main.saturating_add(u64::from(b % 3)),
+                };
+                CheckpointRev {
+                    main,
+                    sub: input.u32() >> input.below(32),
+                    tombstone: input.bool(),
+                }
+            })
+            .collect();
+        keys.push((key, input.wild_u64() as i64, revs));
+    }
+    let header = CheckpointHeader {
+        segments,
+        revision,
+        compact_scheduled: revision.min(input.wild_u64()),
+        compact_finished: revision.min(input.wild_u64()),
+        end: input.wild_u64(),
+        key_count: keys.len() as u64,
+        leases,
+    };
+    let valid = !header.segments.is_empty()
+        && header.revision <= MAX_COUNTER
+        && header.compact_finished <= header.compact_scheduled
+        && keys.windows(2).all(|w| w[0].0 < w[1].0)
+        && keys.iter().all(|(k, _, revs)| {
+            !k.is_empty()
+                && !revs.is_empty()
+                && revs.windows(2).all(|w| w[0].main < w[1].main)
+                && revs
+                    .iter()
+                    .all(|r| r.main >= 1 && r.main <= header.revision && r.sub < 1 << 31)
+        });
+    let mut enc = CheckpointEncoder::new(&header);
+    for (k, lease, revs) in &keys {
+        enc.key(k, *lease, revs);
+    }
+    let buf = enc.finish();
+    let decoded = decode_checkpoint(&buf).and_then(|(h, ks)| {
+        let ks = ks
+            .map(|k| k.map(|k| (k.key.to_vec(), k.lease, k.revs().collect::<Vec<_>>())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((h, ks))
+    });
+    match decoded {
+        Ok(back) => {
+            assert!(valid, "invalid checkpoint accepted: {header:?}");
+            assert_eq!(back, (header, keys));
+        }
+        Err(e) => assert!(!valid, "valid checkpoint rejected: {e:?}"),
+    }
+}

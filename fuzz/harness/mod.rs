@@ -13,7 +13,7 @@ mod input;
 mod model;
 mod store;
 
-pub use codecs::{decode_frame, decode_idx, decode_manifest};
+pub use codecs::{decode_checkpoint, decode_frame, decode_idx, decode_manifest};
 pub use model::{api_misuse, ops_model};
 pub use store::open_dir;
 
@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its fuzz target and corpus directory.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("decode_frame", decode_frame),
+    ("decode_checkpoint", decode_checkpoint),
     ("decode_manifest", decode_manifest),
     ("decode_idx", decode_idx),
     ("open_dir", open_dir),

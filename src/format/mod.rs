@@ -2,6 +2,7 @@
 //! targets reach all of it. `format.md` at the repository root is the
 //! specification these functions implement; all integers are little-endian.
 
+pub mod checkpoint;
 pub mod frame;
 pub mod idx;
 pub mod lease;
@@ -69,6 +70,7 @@ impl fmt::Display for DecodeError {
 }
 
 /// A bounds-checked little-endian reader over a byte slice.
+#[derive(Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -85,6 +87,15 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn pos(&self) -> usize {
         self.pos
+    }
+
+    pub(crate) fn buf_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The bytes from `start` to the current position.
+    pub(crate) fn slice(&self, start: usize) -> &'a [u8] {
+        &self.buf[start.min(self.pos)..self.pos]
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {

@@ -2,6 +2,7 @@
 //! revision index. Everything here does I/O; the byte layouts live in
 //! [`crate::format`].
 
+pub(crate) mod checkpoint;
 pub(crate) mod files;
 pub(crate) mod lock;
 pub(crate) mod rev_index;

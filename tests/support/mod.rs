@@ -66,3 +66,32 @@ pub fn seed_from_env(var: &str) -> u64 {
                 .unwrap_or(1)
         })
 }
+
+/// Checks the key-index checkpoint left in `dir`, if any, against the
+/// MANIFEST's segment list and compaction revisions: after open, a stale
+/// checkpoint must have been removed or replaced (format.md §8a).
+pub fn checkpoint_fits(
+    dir: &std::path::Path,
+    segments: &[u64],
+    scheduled: u64,
+    finished: u64,
+) -> Result<(), String> {
+    let path = dir.join("KEYINDEX");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("read {}: {e}", path.display())),
+    };
+    let (h, _) = revkv::format::checkpoint::decode_checkpoint(&bytes)
+        .map_err(|e| format!("KEYINDEX does not decode: {e}"))?;
+    if segments.starts_with(&h.segments)
+        && (h.compact_scheduled, h.compact_finished) == (scheduled, finished)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "stale KEYINDEX (segments {:?}, compaction {}/{}) beside MANIFEST segments {segments:?}, compaction {scheduled}/{finished}",
+            h.segments, h.compact_scheduled, h.compact_finished
+        ))
+    }
+}

@@ -1,0 +1,155 @@
+//! The key-index checkpoint file (`KEYINDEX`, format.md §8a): written at a
+//! clean close and after a compaction, read by recovery so that open costs
+//! the un-indexed tail of the log rather than the whole log.
+
+use super::files::{install_atomically, sync_dir};
+use super::segment::map_file;
+use crate::error::{Error, Result};
+use crate::format::checkpoint::{
+    decode_checkpoint, CheckpointEncoder, CheckpointHeader, CheckpointLease, CheckpointRev,
+};
+use crate::format::manifest::Manifest;
+use crate::index::{KeyIndex, KeyRev};
+use crate::lease::LeaseTable;
+use crate::state::State;
+use memmap2::Mmap;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Name of the checkpoint file.
+pub(crate) const KEYINDEX: &str = "KEYINDEX";
+
+/// A checkpoint that matches the MANIFEST, decoded.
+pub(crate) struct Checkpoint {
+    /// Segments it covers (a prefix of the MANIFEST's list).
+    pub(crate) segments: usize,
+    /// Where the covered frames end in the last covered segment.
+    pub(crate) end: u64,
+    pub(crate) revision: u64,
+    pub(crate) keys: KeyIndex,
+    pub(crate) leases: LeaseTable,
+    /// key -> the lease its newest write attached it to.
+    pub(crate) attached: HashMap<Vec<u8>, i64>,
+}
+
+/// Encodes `state`'s key index and `leases` as a checkpoint, or `None` when
+/// the MANIFEST does not name exactly the state's segments (a roll or an
+/// install is half-way: the next checkpoint will do).
+pub(crate) fn encode(state: &State, manifest: &Manifest, leases: &LeaseTable) -> Option<Vec<u8>> {
+    let segments: Vec<u64> = state
+        .revs
+        .sealed()
+        .iter()
+        .map(|s| s.id)
+        .chain([state.revs.active.id])
+        .collect();
+    if segments != manifest.segments || state.compacted != manifest.compact_scheduled {
+        return None;
+    }
+    let mut attached: HashMap<&[u8], i64> = HashMap::new();
+    let mut live: Vec<CheckpointLease> = Vec::with_capacity(leases.leases.len());
+    for (&id, lease) in &leases.leases {
+        live.push(CheckpointLease {
+            id,
+            ttl: lease.ttl,
+            deadline_ms: lease.deadline_ms,
+        });
+        for key in &lease.keys {
+            attached.insert(key, id);
+        }
+    }
+    live.sort_unstable_by_key(|l| l.id);
+    let header = CheckpointHeader {
+        segments,
+        revision: state.current,
+        compact_scheduled: manifest.compact_scheduled,
+        compact_finished: manifest.compact_finished,
+        end: state.revs.active.published_len,
+        key_count: state.keys.key_count() as u64,
+        leases: live,
+    };
+    let mut enc = CheckpointEncoder::new(&header);
+    let mut revs = Vec::new();
+    for (key, writes) in state.keys.entries() {
+        revs.clear();
+        revs.extend(writes.map(|w| CheckpointRev {
+            main: w.main,
+            sub: w.sub,
+            tombstone: w.tombstone,
+        }));
+        enc.key(key, attached.get(key).copied().unwrap_or(0), &revs);
+    }
+    Some(enc.finish())
+}
+
+/// Writes a checkpoint of the store's state, replacing the old one
+/// atomically. Does nothing while a roll or install is half-way.
+pub(crate) fn write(dir: &Path, bytes: Option<Vec<u8>>) -> Result<()> {
+    match bytes {
+        Some(bytes) => install_atomically(dir, &dir.join(KEYINDEX), &bytes),
+        None => Ok(()),
+    }
+}
+
+/// Deletes the checkpoint (durably).
+pub(crate) fn remove(dir: &Path) -> Result<()> {
+    let path = dir.join(KEYINDEX);
+    match std::fs::remove_file(&path) {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
+    }
+}
+
+/// The checkpoint in `dir` if there is one that decodes and matches
+/// `manifest` (same compaction state, its segments a prefix of the
+/// MANIFEST's). Anything else, a damaged file included, is `None`: the
+/// checkpoint is derived data and open then scans the whole log.
+pub(crate) fn load(dir: &Path, manifest: &Manifest) -> Option<Checkpoint> {
+    let path = dir.join(KEYINDEX);
+    if !path.exists() {
+        return None;
+    }
+    let bytes = map_file(&path).ok()?;
+    decode(&bytes, manifest)
+}
+
+fn decode(bytes: &Mmap, manifest: &Manifest) -> Option<Checkpoint> {
+    let (header, keys) = decode_checkpoint(bytes).ok()?;
+    if !manifest.segments.starts_with(&header.segments)
+        || header.compact_scheduled != manifest.compact_scheduled
+        || header.compact_finished != manifest.compact_finished
+    {
+        return None;
+    }
+    let mut attached = HashMap::new();
+    let mut damaged = false;
+    let index = KeyIndex::from_sorted(keys.map_while(|k| k.map_err(|_| damaged = true).ok()).map(
+        |k| {
+            if k.lease != 0 {
+                attached.insert(k.key.to_vec(), k.lease);
+            }
+            let writes = k.revs().map(|r| KeyRev {
+                main: r.main,
+                sub: r.sub,
+                tombstone: r.tombstone,
+            });
+            (k.key, writes)
+        },
+    ));
+    if damaged {
+        return None;
+    }
+    let mut leases = LeaseTable::default();
+    for l in &header.leases {
+        leases.grant(l.id, l.ttl, l.deadline_ms);
+    }
+    Some(Checkpoint {
+        segments: header.segments.len(),
+        end: header.end,
+        revision: header.revision,
+        keys: index,
+        leases,
+        attached,
+    })
+}
