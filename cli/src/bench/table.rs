@@ -256,6 +256,7 @@ pub fn markdown(rows: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::BenchCounts;
 
     #[test]
     fn figures_are_formatted_as_the_harness_does() {
@@ -270,5 +271,62 @@ mod tests {
         assert_eq!(fmt_bytes(213.4 * 1024.0 * 1024.0), "213.4 MiB");
         assert_eq!(fmt_count(1_003_000), "1,003,000");
         assert_eq!(fmt_count(999), "999");
+    }
+
+    #[test]
+    fn default_labels_are_the_harness_rows() {
+        let plan = Plan {
+            entries: 1_000_000,
+            counts: BenchCounts {
+                single_writes: 1_000,
+                thread_writes: 250,
+                raw_syncs: 1_000,
+                raw_mib: 256,
+            },
+            cap: std::time::Duration::from_secs(300),
+            acked: 0,
+        };
+        let raw = Raw {
+            fdatasync_p50: 146e-6,
+            fdatasync_p99: 254e-6,
+            seq_mib_s: 1892.0,
+        };
+        let mut r = Results::new();
+        r.insert("bulk_load_s".into(), 4.77);
+        r.insert("crash_lost".into(), 0.0);
+        let rows = rows(&plan, [raw, raw], &r);
+        let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+        // The rows of benches/compare/RESULTS.md, run 4, after the two raw
+        // limits (which the harness shows in a table of their own).
+        assert_eq!(
+            labels[2..],
+            [
+                "bulk load: 1,000,000 entries, 1,000 per durable txn",
+                "individual durable writes: 1,000 × (1 put + commit)",
+                "raw append 200 B + fdatasync, median of 200, just before / after the 1,000 writes",
+                "durable writes, 8 threads × 250 puts",
+                "random reads: 1,000,000, 1 thread",
+                "random reads: 1,000,000, 2 threads",
+                "range reads: 500,000 × 10 entries",
+                "removals: 500,000 keys, 1,000 per durable txn",
+                "open after clean close",
+                "open after kill -9 (killed inside a durable batch of 1,000)",
+                "acknowledged writes missing after kill -9 (of 20,000)",
+                "disk: after load (1,003,000 entries)",
+                "disk: after removals, before compaction",
+                "compaction call",
+                "disk: after compaction (523,000 live entries = 86.8 MiB of keys + values)",
+                "disk: after compaction and close",
+                "peak RSS: load + durable writes process",
+                "peak RSS: open after kill -9 + reads + removals + compaction process",
+            ]
+        );
+        assert_eq!(rows[0].1, "146 µs (254 µs) / 146 µs (254 µs)");
+        assert_eq!(rows[1].1, "1892 MiB/s / 1892 MiB/s");
+        assert_eq!(rows[2].1, "4.77 s · 210k/s");
+        assert_eq!(rows[12].1, "0");
+        // Missing figures are dashes; a missing peak RSS is "n/a".
+        assert_eq!(rows[3].1, "–");
+        assert_eq!(rows[19].1, "n/a");
     }
 }
