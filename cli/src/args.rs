@@ -258,7 +258,7 @@ must be missing, empty, or left by an earlier `revkv bench --keep`: bench
 refuses any other non-empty directory and never deletes what it did not
 create. It removes what it wrote at the end, unless --keep. Put it on the disk
 you want to measure (not tmpfs). At the default size a run takes a few
-minutes and about 1 GiB of disk.
+minutes and needs about 500 MiB of disk.
 
 Output: progress on standard error (a bar on a terminal, one line per step
 otherwise); the results on standard output as a markdown table (also written

@@ -107,7 +107,10 @@ pub fn bench<W: Write>(dir: &Path, args: BenchArgs, out: &mut Printer<W>) -> Res
     let report = match result {
         Ok(report) => report,
         Err(e) => {
-            finish(work, args.keep, &progress)?;
+            // The failure of the run is the one to report.
+            if let Err(cleanup) = finish(work, args.keep, &progress) {
+                progress.note(&format!("also: {}", cleanup.message));
+            }
             return Err(e.into());
         }
     };
@@ -226,13 +229,22 @@ fn raw_limits(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<Raw, F
             format!("{what} in {}: {e}", work.root().display()),
         )
     };
-    progress.step(c.raw_syncs, "raw limit: append + fdatasync");
+    progress.step(
+        c.raw_syncs,
+        &format!(
+            "raw limit: {} × append + fdatasync",
+            table::fmt_count(c.raw_syncs)
+        ),
+    );
     let (p50, p99) =
         system::fdatasync_latency(&work.file(workdir::RAW_SYNC), c.raw_syncs, &mut |done| {
             progress.tick(done)
         })
         .map_err(|e| io("raw fdatasync", e))?;
-    progress.step(c.raw_mib, "raw limit: sequential write (MiB)");
+    progress.step(
+        c.raw_mib,
+        &format!("raw limit: sequential write, {} MiB", c.raw_mib),
+    );
     let seq = system::sequential_write(&work.file(workdir::RAW_SEQ), c.raw_mib, &mut |done| {
         progress.tick(done)
     })

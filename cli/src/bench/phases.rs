@@ -11,6 +11,7 @@
 use super::data::{key, value, Key, Rng, Value, KEY_LEN, VALUE_LEN};
 use super::protocol::Reporter;
 use super::system::{disk_usage, fdatasync_latency, peak_rss, percentile};
+use super::table::fmt_count;
 use super::{Plan, BATCH, CRASH_BATCHES, RAW_AROUND_SINGLE, THREADS};
 use crate::args::BenchPhase;
 use crate::error::{Failure, EXIT_FAILED};
@@ -102,7 +103,7 @@ fn load(root: &Path, store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<()
     let n = plan.entries;
     let db = open_store(store)?;
 
-    rep.step(n, &format!("bulk load: {n} entries"))?;
+    rep.step(n, &format!("bulk load: {} entries", fmt_count(n)))?;
     let mut spent = Duration::ZERO;
     let mut first = 0;
     while first < n {
@@ -121,11 +122,14 @@ fn load(root: &Path, store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<()
     let singles = plan.counts.single_writes;
     let raw = root.join(super::workdir::RAW_SINGLE);
     let raw_failed = |e: std::io::Error| failed(format!("raw fdatasync in {}: {e}", raw.display()));
-    rep.step(RAW_AROUND_SINGLE, "raw fdatasync latency")?;
+    rep.step(RAW_AROUND_SINGLE, "raw fdatasync, before the single writes")?;
     let (before, _) =
         fdatasync_latency(&raw, RAW_AROUND_SINGLE, &mut |_| {}).map_err(raw_failed)?;
     rep.secs("raw_before_single_p50_s", before)?;
-    rep.step(singles, &format!("{singles} individual durable writes"))?;
+    rep.step(
+        singles,
+        &format!("{} individual durable writes", fmt_count(singles)),
+    )?;
     let mut lat = Vec::with_capacity(usize::try_from(singles).unwrap_or(0));
     let t0 = Instant::now();
     for i in plan.single_first()..plan.single_first() + singles {
@@ -140,7 +144,7 @@ fn load(root: &Path, store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<()
     rep.secs("single_puts_s", total)?;
     rep.secs("single_put_p50_s", percentile(&lat, 0.5))?;
     rep.secs("single_put_p99_s", percentile(&lat, 0.99))?;
-    rep.step(RAW_AROUND_SINGLE, "raw fdatasync latency")?;
+    rep.step(RAW_AROUND_SINGLE, "raw fdatasync, after the single writes")?;
     let (after, _) = fdatasync_latency(&raw, RAW_AROUND_SINGLE, &mut |_| {}).map_err(raw_failed)?;
     rep.secs("raw_after_single_p50_s", after)?;
 
@@ -149,7 +153,10 @@ fn load(root: &Path, store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<()
     let per_thread = plan.counts.thread_writes;
     rep.step(
         THREADS * per_thread,
-        &format!("durable writes, {THREADS} threads x {per_thread}"),
+        &format!(
+            "durable writes, {THREADS} threads × {}",
+            fmt_count(per_thread)
+        ),
     )?;
     let barrier = Barrier::new(THREADS as usize);
     let spans = std::thread::scope(|s| {
@@ -241,7 +248,10 @@ fn reads(store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<(), Failure> {
     rep.secs("open_crash_s", t.elapsed())?;
 
     let crash_keys = CRASH_BATCHES * BATCH;
-    rep.step(crash_keys, "checking the acknowledged writes")?;
+    rep.step(
+        crash_keys,
+        &format!("checking the {} acknowledged writes", fmt_count(crash_keys)),
+    )?;
     let mut missing = 0u64;
     for j in 0..crash_keys {
         let i = plan.crash_first() + j;
@@ -257,7 +267,8 @@ fn reads(store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<(), Failure> {
 
     // N random reads of loaded keys, from 1 and from 2 threads.
     for threads in [1, 2] {
-        let label = format!("random reads, {threads} thread(s)");
+        let plural = if threads == 1 { "thread" } else { "threads" };
+        let label = format!("random reads: {}, {threads} {plural}", fmt_count(n));
         let (done, took, bad) = timed_reads(threads, n, plan.cap, &label, rep, |rng| {
             let found = db.get(key(rng.below(n)))?;
             Ok(found.is_some_and(|kv| kv.value.len() == VALUE_LEN))
@@ -271,7 +282,8 @@ fn reads(store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<(), Failure> {
     let mut sorted: Vec<[u8; KEY_LEN]> = (0..plan.crash_end()).map(key).collect();
     sorted.sort_unstable();
     let span_of_starts = sorted.len() as u64 - 10;
-    let (done, took, bad) = timed_reads(1, n / 2, plan.cap, "range reads", rep, |rng| {
+    let label = format!("range reads: {} × 10 entries", fmt_count(n / 2));
+    let (done, took, bad) = timed_reads(1, n / 2, plan.cap, &label, rep, |rng| {
         let j = rng.below(span_of_starts) as usize;
         let resp = db.range(RangeRequest::range(sorted[j], sorted[j + 10]).limit(10))?;
         Ok(resp.kvs.iter().filter(|kv| !kv.value.is_empty()).count() == 10)
@@ -282,7 +294,10 @@ fn reads(store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<(), Failure> {
     rep.result("ranges_wrong", bad as f64)?;
 
     // Remove half the loaded keys (the even ones), 1,000 per durable txn.
-    rep.step(plan.removed(), "removals")?;
+    rep.step(
+        plan.removed(),
+        &format!("removals: {} keys", fmt_count(plan.removed())),
+    )?;
     let mut spent = Duration::ZERO;
     let (mut i, mut removed) = (0, 0);
     while i < n {

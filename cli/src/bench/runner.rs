@@ -143,6 +143,11 @@ impl<'a> Runner<'a> {
         let mut error = None;
         let mut killed = false;
         loop {
+            if interrupt::interrupted() {
+                let _ = run.child.kill();
+                let _ = run.child.wait();
+                return Err(failed("interrupted"));
+            }
             match run.lines.recv_timeout(interrupt::POLL) {
                 Ok(line) => {
                     if let Some(e) = self.take(&line, &mut acked) {
@@ -155,13 +160,7 @@ impl<'a> Runner<'a> {
                         killed = true;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if interrupt::interrupted() {
-                        let _ = run.child.kill();
-                        let _ = run.child.wait();
-                        return Err(failed("interrupted"));
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
