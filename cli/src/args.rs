@@ -273,7 +273,7 @@ to FILE with --out).";
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Data directory [default: $REVKV_DIR, else ./default.revkv]
+    /// Data directory [default: $REVKV_DIR, else ./default.revkv; for bench: ./revkv-bench]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Print one JSON object (keys and values base64) instead of plain text
