@@ -235,6 +235,35 @@ compact_revision), and a put's lease must be granted by a lease line.
 Plain output: `name: value` lines (revision, compact_revision, revisions, ops,
 leases) for the new store; --json one object with these fields.";
 
+/// Text shown after the help of `bench`.
+pub const BENCH_HELP: &str = "\
+Runs revkv's share of the workloads of the comparison harness (benches/compare
+in the source tree; redb's benchmark definitions) on this machine's disk, with
+the same keys (24 random bytes) and values (150 random bytes), and prints the
+harness's table for revkv alone. Every write is durable (SyncPolicy::Always).
+
+  raw limits of the disk, before and after the workloads: append 200 B +
+    fdatasync, 1,000 times (median, p99); 256 MiB in 1 MiB writes + fsync
+  bulk load of N entries (--entries), 1,000 per durable transaction
+  1,000 individual durable writes (one put per commit): total, rate, p50, p99
+  durable writes from 8 threads at once, 250 puts each
+  N random reads from 1 and from 2 threads; N/2 range reads of 10 entries
+  removal of half the keys, 1,000 per durable transaction
+  open time after a clean close, and after a kill -9 of a child process
+    writing durable batches; every write it acknowledged must be there
+  disk size before and after compaction; peak RSS of each process
+
+Data directory: --dir DIR, else ./revkv-bench ($REVKV_DIR is not used). It
+must be missing, empty, or left by an earlier `revkv bench --keep`: bench
+refuses any other non-empty directory and never deletes what it did not
+create. It removes what it wrote at the end, unless --keep. Put it on the disk
+you want to measure (not tmpfs). At the default size a run takes a few
+minutes and needs about 500 MiB of disk.
+
+Output: progress on standard error (a bar on a terminal, one line per step
+otherwise); the results on standard output as a markdown table (also written
+to FILE with --out).";
+
 /// `revkv`: an etcdctl-like command line for a revkv data directory.
 #[derive(Debug, Parser)]
 #[command(
@@ -244,7 +273,7 @@ leases) for the new store; --json one object with these fields.";
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Data directory [default: $REVKV_DIR, else ./default.revkv]
+    /// Data directory [default: $REVKV_DIR, else ./default.revkv; for bench: ./revkv-bench]
     #[arg(long, global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Print one JSON object (keys and values base64) instead of plain text
@@ -290,6 +319,91 @@ pub enum Command {
     /// Create a new store from a dump
     #[command(after_help = RESTORE_HELP)]
     Restore(RestoreArgs),
+    /// Measure revkv on this machine's disk; print the results as a markdown table
+    #[command(after_help = BENCH_HELP)]
+    Bench(BenchArgs),
+    /// One phase of `bench`, run by `bench` itself in a child process
+    #[command(name = "__bench-phase", hide = true)]
+    BenchPhase(BenchPhaseArgs),
+}
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Entries in the bulk load (the read and removal workloads scale with it)
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=1_000_000_000))]
+    pub entries: u64,
+    /// Also write the table to FILE
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Keep the data bench wrote (in --dir) instead of removing it at the end
+    #[arg(long)]
+    pub keep: bool,
+    /// Stop each read workload after SECS seconds and report what it did
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = parse_secs)]
+    pub cap_secs: Duration,
+    /// The fixed counts of the workloads (tests shrink them)
+    #[command(flatten)]
+    pub counts: BenchCounts,
+}
+
+/// The fixed counts of `bench`'s workloads, hidden options so tests can run
+/// a small bench; the defaults are the comparison harness's.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BenchCounts {
+    /// Individual durable writes (one put per commit)
+    #[arg(long, hide = true, default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub single_writes: u64,
+    /// Durable puts of each of the 8 concurrent writer threads
+    #[arg(long, hide = true, default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub thread_writes: u64,
+    /// Appends + fdatasync of the raw latency limit
+    #[arg(long, hide = true, default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub raw_syncs: u64,
+    /// MiB written for the raw sequential bandwidth limit
+    #[arg(long, hide = true, default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub raw_mib: u64,
+}
+
+/// Arguments of the hidden `__bench-phase` command.
+#[derive(Debug, Args)]
+pub struct BenchPhaseArgs {
+    /// Which phase
+    #[arg(value_enum)]
+    pub phase: BenchPhase,
+    /// The bench directory (the store is its `store` subdirectory)
+    pub dir: PathBuf,
+    /// Entries in the bulk load
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub entries: u64,
+    /// Stop each read workload after SECS seconds
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub cap_secs: Duration,
+    /// Overwrite batches the crash writer acknowledged before it was killed
+    /// (`reads` checks them)
+    #[arg(long, default_value_t = 0)]
+    pub acked: u64,
+    /// The fixed counts.
+    #[command(flatten)]
+    pub counts: BenchCounts,
+}
+
+/// The phases of `bench`, each in a process of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPhase {
+    /// Bulk load, individual durable writes, concurrent writers, clean close.
+    Load,
+    /// Open after the clean close.
+    Open,
+    /// Durable batches until killed with SIGKILL.
+    Crash,
+    /// Open after the kill and check, reads, range reads, removals, compaction.
+    Reads,
 }
 
 /// Arguments of `dump`.

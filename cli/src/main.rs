@@ -12,6 +12,7 @@
 //! and `revkv txn --help` for the transaction format.
 
 mod args;
+mod bench;
 mod commands;
 mod dump;
 mod error;
@@ -166,6 +167,11 @@ fn read_stdin(what: &str) -> Result<Vec<u8>, Failure> {
 }
 
 fn run(cli: Cli) -> Result<(), Stop> {
+    // bench has a directory of its own: it never works in the store's.
+    let bench_dir = cli
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(bench::DEFAULT_DIR));
     let dir = data_dir(cli.dir);
     let format = if cli.json {
         Format::Json
@@ -234,6 +240,14 @@ fn run(cli: Cli) -> Result<(), Stop> {
         Command::Verify => commands::verify(&dir, &mut out)?,
         Command::Dump(args) => dump::dump(&dir, args, &mut out)?,
         Command::Restore(args) => dump::restore(&dir, args, &mut out)?,
+        Command::Bench(args) => {
+            if format == Format::Json {
+                let message = "bench prints a markdown table; --json is not supported";
+                return Err(Failure::usage(message).into());
+            }
+            bench::bench(&bench_dir, args, &mut out)?
+        }
+        Command::BenchPhase(args) => bench::phase(args, &mut out)?,
     }
     out.finish()
         .map_err(output_error)?
