@@ -366,7 +366,10 @@ fn scan_segment(
 /// decoding them: every checksum, and that the `.idx` lists exactly its
 /// transaction frames. `Ok(false)` when the `.idx` does not match.
 fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
-    let bytes = seg.bytes();
+    // A map of its own, dropped at the end: pages touched through the
+    // segment's long-lived map would stay in the process's resident set.
+    let bytes = map_file(&seg.path)?;
+    let bytes = &bytes[..];
     let header_id = decode_segment_header(bytes).map_err(|e| decode_error(&seg.path, 0, e))?;
     if header_id != seg.id {
         return Err(Error::corruption(

@@ -132,7 +132,9 @@ impl CheckpointEncoder {
         put_varint(out, revs.len() as u64);
         let mut prev = 0;
         for r in revs {
-            put_varint(out, r.main - prev);
+            // Wrapping: revisions out of order encode to a delta the decoder
+            // rejects, instead of a panic here.
+            put_varint(out, r.main.wrapping_sub(prev));
             put_varint(out, (u64::from(r.sub) << 1) | u64::from(r.tombstone));
             prev = r.main;
         }
