@@ -88,6 +88,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
         }
         auto_schedule(&shared, &mut samples);
+        // A failed roll (the store is then poisoned) leaves the active
+        // segment out of this compaction, nothing worse.
+        let _ = seal_active_for(&shared, &writer);
         // A checkpoint that cannot be written only costs the next open a
         // full scan (the stale one no longer matches the MANIFEST), so it
         // does not fail the compaction.
@@ -146,6 +149,31 @@ pub(crate) fn rewrite_pending(shared: &Shared) -> Result<bool> {
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Has the writer seal the active segment before a pending rewrite when it
+/// holds revisions below the compaction target and is big enough to be
+/// worth a segment of its own (a sixteenth of the segment size): otherwise
+/// the history it holds would outlive every compaction until it fills up.
+fn seal_active_for(shared: &Shared, writer: &Sender<Request>) -> Result<()> {
+    let m = shared.manifest();
+    let target = m.compact_scheduled;
+    if target <= m.compact_finished {
+        return Ok(());
+    }
+    {
+        let state = shared.read_state();
+        let active = &state.revs.active;
+        let below = active.entries.first().is_some_and(|e| e.revision < target);
+        if !below || active.published_len < shared.options.segment_size / 16 {
+            return Ok(());
+        }
+    }
+    let (reply, answer) = bounded(1);
+    writer
+        .send(Request::Roll(reply))
+        .map_err(|_| Error::Closed)?;
+    shared.await_reply(&answer)
 }
 
 /// Replaces the key-index checkpoint that a compaction made stale. It is

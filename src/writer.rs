@@ -50,6 +50,9 @@ pub(crate) enum Request {
     /// Run a function on the writer thread between two groups, while no
     /// segment roll can be under way (verify takes its snapshot this way).
     Barrier(Box<dyn FnOnce() + Send>),
+    /// Seal the active segment now (if it holds any frame), so that
+    /// compaction can rewrite what it holds.
+    Roll(Sender<Result<()>>),
     /// Finish queued work, sync, and stop.
     Shutdown,
 }
@@ -234,6 +237,12 @@ impl Writer {
                     }
                     f();
                 }
+                Request::Roll(reply) => {
+                    if !group.is_empty() {
+                        self.commit_group(group);
+                    }
+                    let _ = reply.send(self.roll_on_request());
+                }
                 other => group.push(other),
             }
             if group.len() >= max {
@@ -308,7 +317,7 @@ impl Writer {
                         let result = self.run_import(&state, &mut group, item);
                         replies.push(Pending::Import(reply, result));
                     }
-                    Request::Shutdown | Request::Barrier(_) => {}
+                    Request::Shutdown | Request::Barrier(_) | Request::Roll(_) => {}
                 }
             }
         }
@@ -715,6 +724,19 @@ impl Writer {
         Ok(())
     }
 
+    /// A roll asked for by the compactor: refused on a poisoned store, and
+    /// a no-op on an empty active segment; a failure poisons the store like
+    /// any failed roll.
+    fn roll_on_request(&mut self) -> Result<()> {
+        if let Some(cause) = self.shared.poisoned() {
+            return Err(Error::Poisoned { cause });
+        }
+        if self.active_len <= FIRST_FRAME_OFFSET {
+            return Ok(());
+        }
+        self.roll().inspect_err(|e| self.shared.poison(e))
+    }
+
     /// Seals the active segment and starts the next: sync it, write its
     /// `.idx`, create the next segment durably, install a MANIFEST naming it,
     /// then swap the maps in. A crash at any step leaves a store that opens.
@@ -762,6 +784,10 @@ fn unanswered(req: Request) -> Option<Pending> {
         Request::Txn { reply, .. } => Some(Pending::Txn(reply, Err(Error::Closed))),
         Request::Lease { reply, .. } => Some(Pending::Lease(reply, Err(Error::Closed))),
         Request::Import { reply, .. } => Some(Pending::Import(reply, Err(Error::Closed))),
+        Request::Roll(reply) => {
+            let _ = reply.send(Err(Error::Closed));
+            None
+        }
         Request::Shutdown | Request::Barrier(_) => None,
     }
 }

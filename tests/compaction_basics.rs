@@ -103,3 +103,41 @@ fn watch_at_the_compaction_revision_gets_the_delete_after_reopen() {
     assert_eq!(resp.events[0].kind, revkv::EventKind::Delete);
     assert_eq!(resp.events[0].kv.mod_revision, x);
 }
+
+#[test]
+fn compaction_reclaims_history_still_in_the_active_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every write fits in the first segment: nothing would ever be sealed.
+    let options = Options::default().segment_size(4 << 20);
+    let db = Db::open(dir.path(), options.clone()).expect("open");
+    for i in 0..3000u32 {
+        db.put(format!("key-{}", i % 10), format!("{i:0>200}"))
+            .expect("put");
+    }
+    let before = db.stats().expect("stats");
+    assert_eq!(before.segments, 1);
+    let at = db.current_revision();
+    db.compact_physical(at).expect("compact");
+    let after = db.stats().expect("stats");
+    // 3,000 records of ~260 bytes down to the 10 live ones (and a segment
+    // header or two).
+    assert!(before.disk_bytes > 700_000, "{before:?}");
+    assert!(after.disk_bytes < 20_000, "{after:?}");
+    for k in 0..10u32 {
+        let kv = db.get(format!("key-{k}")).expect("get").expect("live");
+        assert_eq!(kv.value, format!("{:0>200}", 2990 + k).into_bytes());
+        assert_eq!(kv.version, 300);
+    }
+    assert!(matches!(
+        db.get_at("key-0", at - 20),
+        Err(Error::Compacted { compact_revision }) if compact_revision == at
+    ));
+    db.close().expect("close");
+    // And the same after reopening (from the checkpoint compaction wrote).
+    let db = Db::open(dir.path(), options).expect("reopen");
+    assert_eq!(db.stats().expect("stats").disk_bytes, after.disk_bytes);
+    assert_eq!(
+        db.get("key-3").expect("get").expect("live").value,
+        format!("{:0>200}", 2993).into_bytes()
+    );
+}
