@@ -20,7 +20,9 @@ use crate::types::{
 };
 use crate::verify::VerifyReport;
 use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
-use crate::writer::{LeaseOp, LeaseReply, Request, Writer};
+use crate::writer::{
+    commit_inline, LeaseOp, LeaseReply, Request, SharedWriter, Writer, WriterThread,
+};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,6 +167,8 @@ impl Shared {
 pub struct Db {
     shared: Arc<Shared>,
     tx: Sender<Request>,
+    /// The writer's committing half, for callers that commit inline.
+    writer: SharedWriter,
     compact_tx: Sender<compactor::Msg>,
     expiry_stop: Sender<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -212,7 +216,12 @@ impl Db {
         });
         // An interrupted compaction is finished before the store is served.
         compactor::rewrite_pending(&shared)?;
-        let writer = Writer::new(Arc::clone(&shared), rx, file, recovered.active_len);
+        let writer: SharedWriter = Arc::new(Mutex::new(Writer::new(
+            Arc::clone(&shared),
+            file,
+            recovered.active_len,
+        )));
+        let writer_thread = WriterThread::new(Arc::clone(&writer), rx);
         let (compact_tx, compact_rx) = bounded(64);
         let (expiry_stop, expiry_stopped) = bounded(1);
         let mut threads = Vec::new();
@@ -220,7 +229,7 @@ impl Db {
         let compaction = Arc::clone(&shared);
         let expiry = Arc::clone(&shared);
         let expiry_tx = tx.clone();
-        let spawned = spawn("revkv-writer", move || writer.run(), &mut threads)
+        let spawned = spawn("revkv-writer", move || writer_thread.run(), &mut threads)
             .and_then(|()| {
                 spawn(
                     "revkv-watch",
@@ -245,6 +254,7 @@ impl Db {
         let db = Db {
             shared,
             tx,
+            writer,
             compact_tx,
             expiry_stop,
             threads: Mutex::new(threads),
@@ -329,6 +339,15 @@ impl Db {
         self.shared.read_state().range(&req)
     }
 
+    /// Hands a request to the writer: committed right here when the writer
+    /// is idle and nobody else is writing, else queued for the writer thread.
+    fn submit(&self, req: Request) -> Result<()> {
+        match commit_inline(&self.writer, &self.tx, req) {
+            None => Ok(()),
+            Some(req) => self.tx.send(req).map_err(|_| Error::Closed),
+        }
+    }
+
     /// Runs a transaction. One that writes gets exactly one new revision;
     /// one that writes nothing (including one whose branch only deletes
     /// absent keys) consumes none.
@@ -345,9 +364,7 @@ impl Db {
             return Err(Error::Poisoned { cause });
         }
         let (reply, answer) = bounded(1);
-        self.tx
-            .send(Request::Txn { txn, reply })
-            .map_err(|_| Error::Closed)?;
+        self.submit(Request::Txn { txn, reply })?;
         self.shared.await_reply(&answer)
     }
 
@@ -399,9 +416,7 @@ impl Db {
             return Err(Error::Poisoned { cause });
         }
         let (reply, answer) = bounded(1);
-        self.tx
-            .send(Request::Lease { op, reply })
-            .map_err(|_| Error::Closed)?;
+        self.submit(Request::Lease { op, reply })?;
         self.shared.await_reply(&answer)
     }
 
@@ -525,9 +540,7 @@ impl Db {
             return Err(Error::Poisoned { cause });
         }
         let (reply, answer) = bounded(1);
-        self.tx
-            .send(Request::Import { item, reply })
-            .map_err(|_| Error::Closed)?;
+        self.submit(Request::Import { item, reply })?;
         self.shared.await_reply(&answer)
     }
 
