@@ -7,7 +7,7 @@
 use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::export::ExportItem;
-use crate::format::frame::{encode_frame, encode_frame_if, FrameKind};
+use crate::format::frame::{encode_frame, encode_frame_if, sample_compresses, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::OpKind;
@@ -26,6 +26,10 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
+
+/// Bytes of a large many-write payload compressed first to judge whether
+/// compressing all of it can pay.
+const COMPRESSION_SAMPLE: usize = 16 << 10;
 
 /// Yields the writer thread gives callers of the last group to come back
 /// before it commits a smaller group (one was too few for 8 threads on 2
@@ -707,7 +711,18 @@ impl Writer {
         let single = ops.len() == 1;
         let level = match self.shared.options.compression {
             Compression::Zstd { threshold, level } if self.payload_buf.len() >= threshold => {
-                Some(level)
+                // A large frame of many writes is compressed whole only if
+                // its head compresses well (to 60%): incompressible values
+                // would otherwise cost a full zstd pass that is thrown away.
+                let worth = single
+                    || self.payload_buf.len() <= 2 * COMPRESSION_SAMPLE
+                    || sample_compresses(
+                        &self.payload_buf,
+                        level,
+                        COMPRESSION_SAMPLE,
+                        |raw, packed| packed * 5 <= raw * 3,
+                    );
+                worth.then_some(level)
             }
             _ => None,
         };
