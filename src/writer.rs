@@ -3,6 +3,13 @@
 //! published state plus the group's earlier writes, appends the whole group
 //! with one write and (under `SyncPolicy::Always`) one fdatasync, and only
 //! then publishes it to readers and replies.
+//!
+//! One writer at a time, not always the writer thread: the committing state
+//! sits behind a mutex, and a caller that finds it idle with nothing queued
+//! (and the last group a lone request) commits its own request on its own
+//! thread, the same way. A lone durable put then costs one write and one
+//! fdatasync on the caller's thread and no thread wake-up; concurrent
+//! callers queue and the writer thread commits them in groups.
 
 use crate::db::Shared;
 use crate::error::{Error, Result};
