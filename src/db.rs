@@ -21,7 +21,9 @@ use crate::types::{
 };
 use crate::verify::VerifyReport;
 use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
-use crate::writer::{LeaseOp, LeaseReply, Request, Writer};
+use crate::writer::{
+    commit_inline, LeaseOp, LeaseReply, Request, SharedWriter, Writer, WriterThread,
+};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -188,6 +190,8 @@ impl Shared {
 pub struct Db {
     shared: Arc<Shared>,
     tx: Sender<Request>,
+    /// The writer's committing half, for callers that commit inline.
+    writer: SharedWriter,
     compact_tx: Sender<compactor::Msg>,
     expiry_stop: Sender<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -238,7 +242,12 @@ impl Db {
         if compactor::rewrite_pending(&shared)? {
             shared.write_checkpoint()?;
         }
-        let writer = Writer::new(Arc::clone(&shared), rx, file, recovered.active_len);
+        let writer: SharedWriter = Arc::new(Mutex::new(Writer::new(
+            Arc::clone(&shared),
+            file,
+            recovered.active_len,
+        )));
+        let writer_thread = WriterThread::new(Arc::clone(&writer), rx);
         let (compact_tx, compact_rx) = bounded(64);
         let (expiry_stop, expiry_stopped) = bounded(1);
         let mut threads = Vec::new();
@@ -247,7 +256,7 @@ impl Db {
         let expiry = Arc::clone(&shared);
         let expiry_tx = tx.clone();
         let compact_writer = tx.clone();
-        let spawned = spawn("revkv-writer", move || writer.run(), &mut threads)
+        let spawned = spawn("revkv-writer", move || writer_thread.run(), &mut threads)
             .and_then(|()| {
                 spawn(
                     "revkv-watch",
@@ -272,6 +281,7 @@ impl Db {
         let db = Db {
             shared,
             tx,
+            writer,
             compact_tx,
             expiry_stop,
             threads: Mutex::new(threads),
@@ -356,6 +366,15 @@ impl Db {
         self.shared.read_state().range(&req)
     }
 
+    /// Hands a request to the writer: committed right here when the writer
+    /// is idle and nobody else is writing, else queued for the writer thread.
+    fn submit(&self, req: Request) -> Result<()> {
+        match commit_inline(&self.writer, &self.tx, req) {
+            None => Ok(()),
+            Some(req) => self.tx.send(req).map_err(|_| Error::Closed),
+        }
+    }
+
     /// Runs a transaction. One that writes gets exactly one new revision;
     /// one that writes nothing (including one whose branch only deletes
     /// absent keys) consumes none.
@@ -372,9 +391,7 @@ impl Db {
             return Err(Error::Poisoned { cause });
         }
         let (reply, answer) = bounded(1);
-        self.tx
-            .send(Request::Txn { txn, reply })
-            .map_err(|_| Error::Closed)?;
+        self.submit(Request::Txn { txn, reply })?;
         self.shared.await_reply(&answer)
     }
 
@@ -426,9 +443,7 @@ impl Db {
             return Err(Error::Poisoned { cause });
         }
         let (reply, answer) = bounded(1);
-        self.tx
-            .send(Request::Lease { op, reply })
-            .map_err(|_| Error::Closed)?;
+        self.submit(Request::Lease { op, reply })?;
         self.shared.await_reply(&answer)
     }
 
@@ -552,9 +567,7 @@ impl Db {
             return Err(Error::Poisoned { cause });
         }
         let (reply, answer) = bounded(1);
-        self.tx
-            .send(Request::Import { item, reply })
-            .map_err(|_| Error::Closed)?;
+        self.submit(Request::Import { item, reply })?;
         self.shared.await_reply(&answer)
     }
 

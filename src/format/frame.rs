@@ -160,6 +160,24 @@ pub fn encode_frame(
     encode_frame_if(kind, payload, zstd_level, |raw, packed| packed < raw, out)
 }
 
+/// Whether compressing `payload` at `zstd_level` looks worth it, judged on
+/// at most its first `sample` bytes: true when `keep(sample length,
+/// compressed sample length + 4)` holds for them, or when zstd fails on
+/// them (the full attempt then decides). A writer uses it to skip
+/// compressing a large payload that would be stored plain anyway.
+pub fn sample_compresses(
+    payload: &[u8],
+    zstd_level: i32,
+    sample: usize,
+    keep: impl Fn(usize, usize) -> bool,
+) -> bool {
+    let head = &payload[..payload.len().min(sample)];
+    match compress(head, zstd_level) {
+        Ok(c) => keep(head.len(), c.len() + 4),
+        Err(_) => true,
+    }
+}
+
 /// Like [`encode_frame`], storing the payload compressed only when
 /// `keep(raw length, stored compressed length)` says so.
 pub fn encode_frame_if(
@@ -266,6 +284,28 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_judges_by_the_head_only() {
+        let halves = |raw: usize, packed: usize| packed * 2 <= raw;
+        // Pseudo-random bytes do not compress; repeated bytes do.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..40_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(!sample_compresses(&noise, 1, 16 << 10, halves));
+        assert!(sample_compresses(&[5u8; 40_000], 1, 16 << 10, halves));
+        // Only the first `sample` bytes count.
+        let mut mixed = vec![5u8; 20_000];
+        mixed.extend_from_slice(&noise);
+        assert!(sample_compresses(&mixed, 1, 16 << 10, halves));
+        assert!(!sample_compresses(&mixed[20_000..], 1, 16 << 10, halves));
+    }
 
     #[test]
     fn round_trip_plain_and_compressed() {
