@@ -3,6 +3,7 @@
 //! is visible at a store revision.
 
 use crate::types::KeyRange;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use std::ops::Bound;
@@ -97,10 +98,12 @@ impl KeyIndex {
     /// Records a write; `rev` is newer than every write already recorded.
     pub(crate) fn push(&mut self, key: &[u8], rev: KeyRev) {
         let p = Packed::new(rev);
-        match self.keys.get_mut(key) {
-            Some(revs) => revs.push(p),
-            None => {
-                self.keys.insert(key.into(), Revs::One(p));
+        // One search of the tree: the key is copied even when it is there
+        // already, which costs less than a second search for a new key.
+        match self.keys.entry(key.into()) {
+            Entry::Occupied(mut revs) => revs.get_mut().push(p),
+            Entry::Vacant(slot) => {
+                slot.insert(Revs::One(p));
             }
         }
         self.revisions += 1;
