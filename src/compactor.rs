@@ -19,7 +19,6 @@ use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
 use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::options::{AutoCompaction, Compression};
-use crate::storage::checkpoint;
 use crate::storage::files::{decode_error, idx_path, sync_dir};
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment};
 use crate::writer::Request;
@@ -188,8 +187,8 @@ fn checkpoint_on_writer(shared: &Arc<Shared>, writer: &Sender<Request>) -> Resul
     writer
         .send(Request::Barrier(Box::new(take)))
         .map_err(|_| Error::Closed)?;
-    let bytes = shared.await_reply(&answer)?;
-    checkpoint::write(&shared.dir, bytes)
+    let taken = shared.await_reply(&answer)?;
+    shared.save_checkpoint(taken)
 }
 
 /// True when some write in `seg` is no longer in the key index.

@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     writer_done: AtomicBool,
     /// Live leases; changed by the writer after each commit.
     leases: Mutex<LeaseTable>,
+    /// What the key-index checkpoint on disk reflects, when known to be
+    /// current: a close with nothing new to record writes none.
+    checkpoint_mark: Mutex<Option<checkpoint::Mark>>,
 }
 
 impl Shared {
@@ -139,29 +142,54 @@ impl Shared {
         self.writer_done.store(true, Ordering::Release);
     }
 
-    /// Why writes are refused, if they are.
     /// Encodes a key-index checkpoint of the published state (format.md
     /// §8a), after syncing the active segment so that it never covers a
-    /// frame that is not on disk. Must run where the key index and the lease
-    /// table agree: on the writer thread between groups, or with no writer.
-    pub(crate) fn encode_checkpoint(&self) -> Result<Option<Vec<u8>>> {
+    /// frame that is not on disk; `None` when the one on disk reflects this
+    /// state already (or a roll is half-way). Must run where the key index
+    /// and the lease table agree: on the writer thread between groups, or
+    /// with no writer.
+    pub(crate) fn encode_checkpoint(&self) -> Result<Option<(checkpoint::Mark, Vec<u8>)>> {
         let state = self.read_state();
+        let manifest = self.manifest();
+        let Some(mark) = checkpoint::mark_of(&state, &manifest) else {
+            return Ok(None);
+        };
+        if self.lock_checkpoint_mark().as_ref() == Some(&mark) {
+            return Ok(None);
+        }
         state
             .revs
             .active
             .file
             .sync_data()
             .map_err(|e| Error::io("fdatasync of the active segment for a checkpoint", e))?;
-        let manifest = self.manifest();
         let leases = self.lock_leases();
-        Ok(checkpoint::encode(&state, &manifest, &leases))
+        let bytes = checkpoint::encode(&state, &mark, &leases);
+        Ok(Some((mark, bytes)))
     }
 
-    /// Writes a key-index checkpoint; see [`Shared::encode_checkpoint`].
+    /// Writes what [`Shared::encode_checkpoint`] encoded and remembers
+    /// what it reflects.
+    pub(crate) fn save_checkpoint(&self, taken: Option<(checkpoint::Mark, Vec<u8>)>) -> Result<()> {
+        if let Some((mark, bytes)) = taken {
+            checkpoint::write(&self.dir, &bytes)?;
+            *self.lock_checkpoint_mark() = Some(mark);
+        }
+        Ok(())
+    }
+
+    /// Checkpoints the key index unless the checkpoint on disk is current.
     pub(crate) fn write_checkpoint(&self) -> Result<()> {
-        checkpoint::write(&self.dir, self.encode_checkpoint()?)
+        self.save_checkpoint(self.encode_checkpoint()?)
     }
 
+    fn lock_checkpoint_mark(&self) -> std::sync::MutexGuard<'_, Option<checkpoint::Mark>> {
+        self.checkpoint_mark
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Why writes are refused, if they are.
     pub(crate) fn poisoned(&self) -> Option<String> {
         self.poison
             .lock()
@@ -236,6 +264,7 @@ impl Db {
             rewrite: Mutex::new(()),
             writer_done: AtomicBool::new(false),
             leases: Mutex::new(recovered.leases),
+            checkpoint_mark: Mutex::new(recovered.checkpoint),
         });
         // An interrupted compaction is finished before the store is served
         // (and the checkpoint it made stale replaced).

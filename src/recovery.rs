@@ -32,6 +32,9 @@ pub(crate) struct Recovered {
     pub(crate) leases: LeaseTable,
     pub(crate) manifest: Manifest,
     pub(crate) active_len: u64,
+    /// What the checkpoint on disk reflects, when open used it and the log
+    /// holds nothing after it.
+    pub(crate) checkpoint: Option<checkpoint::Mark>,
 }
 
 /// Running totals of the scan.
@@ -69,6 +72,7 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     remove_orphans(dir, &manifest)?;
     let base = checkpoint::load(dir, &manifest);
     let had_base = base.is_some();
+    let base_mark = base.as_ref().map(|b| b.mark.clone());
     let mut log = None;
     if base.is_some() {
         log = scan_log(dir, sealed_ids, active_id, base)?;
@@ -114,11 +118,14 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         current,
         compacted: manifest.compact_scheduled,
     };
+    let checkpoint = base_mark
+        .filter(|m| from_checkpoint && checkpoint::mark_of(&state, &manifest).as_ref() == Some(m));
     Ok(Recovered {
         state,
         leases,
         manifest,
         active_len,
+        checkpoint,
     })
 }
 

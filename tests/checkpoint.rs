@@ -281,3 +281,31 @@ fn a_damaged_checkpoint_is_ignored() {
         .expect("truncate");
     assert_eq!(open_and_observe(dir.path()), before_close);
 }
+
+#[test]
+fn a_close_with_nothing_new_keeps_the_checkpoint_file() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, before_close) = closed_store();
+    let inode = || {
+        fs::metadata(dir.path().join("KEYINDEX"))
+            .expect("KEYINDEX")
+            .ino()
+    };
+    let first = inode();
+    // Reads only: the checkpoint on disk is current, nothing is rewritten.
+    assert_eq!(open_and_observe(dir.path()), before_close);
+    assert_eq!(inode(), first);
+    // A write makes it stale: the next close installs a new one.
+    let db = Db::open(dir.path(), options()).expect("open");
+    db.put("new", "write").expect("put");
+    db.close().expect("close");
+    let second = inode();
+    assert_ne!(second, first);
+    let db = Db::open(dir.path(), options()).expect("open");
+    assert_eq!(
+        db.get("new").expect("get").expect("present").value,
+        b"write"
+    );
+    db.close().expect("close");
+    assert_eq!(inode(), second);
+}

@@ -21,6 +21,8 @@ pub(crate) const KEYINDEX: &str = "KEYINDEX";
 
 /// A checkpoint that matches the MANIFEST, decoded.
 pub(crate) struct Checkpoint {
+    /// What it reflects.
+    pub(crate) mark: Mark,
     /// Segments it covers (a prefix of the MANIFEST's list).
     pub(crate) segments: usize,
     /// Where the covered frames end in the last covered segment.
@@ -32,10 +34,22 @@ pub(crate) struct Checkpoint {
     pub(crate) attached: HashMap<Vec<u8>, i64>,
 }
 
-/// Encodes `state`'s key index and `leases` as a checkpoint, or `None` when
-/// the MANIFEST does not name exactly the state's segments (a roll or an
-/// install is half-way: the next checkpoint will do).
-pub(crate) fn encode(state: &State, manifest: &Manifest, leases: &LeaseTable) -> Option<Vec<u8>> {
+/// What a checkpoint reflects: two checkpoints with equal marks hold the
+/// same bytes (every change to the key index or the lease table appends a
+/// frame, which moves `end`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mark {
+    segments: Vec<u64>,
+    end: u64,
+    revision: u64,
+    scheduled: u64,
+    finished: u64,
+}
+
+/// The mark of a checkpoint of `state` now, or `None` when the MANIFEST
+/// does not name exactly the state's segments (a roll or an install is
+/// half-way: the next checkpoint will do).
+pub(crate) fn mark_of(state: &State, manifest: &Manifest) -> Option<Mark> {
     let segments: Vec<u64> = state
         .revs
         .sealed()
@@ -46,6 +60,18 @@ pub(crate) fn encode(state: &State, manifest: &Manifest, leases: &LeaseTable) ->
     if segments != manifest.segments || state.compacted != manifest.compact_scheduled {
         return None;
     }
+    Some(Mark {
+        segments,
+        end: state.revs.active.published_len,
+        revision: state.current,
+        scheduled: manifest.compact_scheduled,
+        finished: manifest.compact_finished,
+    })
+}
+
+/// Encodes `state`'s key index and `leases` as the checkpoint `mark`
+/// describes (from [`mark_of`] under the same locks).
+pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Vec<u8> {
     let mut attached: HashMap<&[u8], i64> = HashMap::new();
     let mut live: Vec<CheckpointLease> = Vec::with_capacity(leases.leases.len());
     for (&id, lease) in &leases.leases {
@@ -60,11 +86,11 @@ pub(crate) fn encode(state: &State, manifest: &Manifest, leases: &LeaseTable) ->
     }
     live.sort_unstable_by_key(|l| l.id);
     let header = CheckpointHeader {
-        segments,
-        revision: state.current,
-        compact_scheduled: manifest.compact_scheduled,
-        compact_finished: manifest.compact_finished,
-        end: state.revs.active.published_len,
+        segments: mark.segments.clone(),
+        revision: mark.revision,
+        compact_scheduled: mark.scheduled,
+        compact_finished: mark.finished,
+        end: mark.end,
         key_count: state.keys.key_count() as u64,
         leases: live,
     };
@@ -79,16 +105,12 @@ pub(crate) fn encode(state: &State, manifest: &Manifest, leases: &LeaseTable) ->
         }));
         enc.key(key, attached.get(key).copied().unwrap_or(0), &revs);
     }
-    Some(enc.finish())
+    enc.finish()
 }
 
-/// Writes a checkpoint of the store's state, replacing the old one
-/// atomically. Does nothing while a roll or install is half-way.
-pub(crate) fn write(dir: &Path, bytes: Option<Vec<u8>>) -> Result<()> {
-    match bytes {
-        Some(bytes) => install_atomically(dir, &dir.join(KEYINDEX), &bytes),
-        None => Ok(()),
-    }
+/// Writes a checkpoint, replacing the old one atomically.
+pub(crate) fn write(dir: &Path, bytes: &[u8]) -> Result<()> {
+    install_atomically(dir, &dir.join(KEYINDEX), bytes)
 }
 
 /// Deletes the checkpoint (durably).
@@ -145,6 +167,13 @@ fn decode(bytes: &Mmap, manifest: &Manifest) -> Option<Checkpoint> {
         leases.grant(l.id, l.ttl, l.deadline_ms);
     }
     Some(Checkpoint {
+        mark: Mark {
+            segments: header.segments.clone(),
+            end: header.end,
+            revision: header.revision,
+            scheduled: header.compact_scheduled,
+            finished: header.compact_finished,
+        },
         segments: header.segments.len(),
         end: header.end,
         revision: header.revision,
