@@ -11,7 +11,17 @@ use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// A number that no other segment handle of this process has, for caches of
+/// what was read from a segment: compaction's replacement segments and the
+/// next active segment after a roll get new ones, so a cache keyed by it
+/// never serves bytes of a segment that is gone.
+fn next_uid() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Maps a whole file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
@@ -26,6 +36,8 @@ pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
 #[derive(Debug)]
 pub(crate) struct SealedSegment {
     pub(crate) id: u64,
+    /// Unique among the segment handles of this process (see [`next_uid`]).
+    pub(crate) uid: u64,
     pub(crate) path: PathBuf,
     data: Mmap,
     idx_path: PathBuf,
@@ -53,6 +65,7 @@ impl SealedSegment {
         }
         let mut seg = SealedSegment {
             id,
+            uid: next_uid(),
             path,
             data,
             idx_path,
@@ -150,6 +163,8 @@ pub(crate) fn write_index(dir: &Path, id: u64, entries: &[IdxEntry]) -> Result<(
 #[derive(Debug)]
 pub(crate) struct ActiveSegment {
     pub(crate) id: u64,
+    /// Unique among the segment handles of this process (see [`next_uid`]).
+    pub(crate) uid: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<File>,
     /// Index of the transaction frames written so far, in revision order.
@@ -181,6 +196,7 @@ impl ActiveSegment {
         sync_dir(dir)?;
         Ok(ActiveSegment {
             id,
+            uid: next_uid(),
             path,
             file: Arc::new(file),
             entries: Vec::new(),
@@ -205,6 +221,7 @@ impl ActiveSegment {
             .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
         Ok(ActiveSegment {
             id,
+            uid: next_uid(),
             path,
             file: Arc::new(file),
             entries,
