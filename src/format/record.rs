@@ -204,11 +204,25 @@ pub fn decode_txn(payload: &[u8]) -> Result<(u64, Vec<RecordOp<'_>>), DecodeErro
     Ok((revision, ops))
 }
 
-/// Finds the op with `sub` by binary search over the op table, decoding only
-/// that op. `Ok(None)` when the record has no such op.
+/// Finds the op with `sub` over the op table, decoding only that op.
+/// `Ok(None)` when the record has no such op.
 pub fn find_op(payload: &[u8], sub: u32) -> Result<Option<RecordOp<'_>>, DecodeError> {
     let (_, count) = header(payload)?;
-    let (mut lo, mut hi) = (0usize, count);
+    // Subs strictly increase from 0 or more, so the op with `sub` is at or
+    // before table position `sub`, and exactly there when the transaction
+    // wrote one op per sub (the usual case): probe it first, then search
+    // the rest by bisection.
+    let guess = (sub as usize).min(count - 1);
+    let (s, offset) = table_entry(payload, guess)?;
+    if s == sub {
+        return decode_op(payload, s, offset).map(|(op, _)| Some(op));
+    }
+    // (`s < sub` when no op has `sub`, or in a damaged record.)
+    let (mut lo, mut hi) = if s > sub {
+        (0, guess)
+    } else {
+        (guess + 1, count)
+    };
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let (s, offset) = table_entry(payload, mid)?;
@@ -268,6 +282,37 @@ mod tests {
         assert_eq!(find_op(&buf, 2).expect("find"), Some(ops[1]));
         assert_eq!(find_op(&buf, 0).expect("find"), Some(ops[0]));
         assert_eq!(find_op(&buf, 1).expect("find"), None);
+    }
+
+    #[test]
+    fn find_op_with_gaps_in_subs() {
+        let keys: Vec<Vec<u8>> = (0..6).map(|i| vec![b'k', i]).collect();
+        for subs in [
+            vec![0u32, 1, 2, 3, 4, 5],
+            vec![0, 3, 4, 9, 10, 40],
+            vec![2, 5, 6, 7, 8, 9],
+        ] {
+            let ops: Vec<RecordOp<'_>> = subs
+                .iter()
+                .zip(&keys)
+                .map(|(&sub, key)| RecordOp {
+                    sub,
+                    kind: OpKind::Put,
+                    key,
+                    value: b"v",
+                    create_revision: 5,
+                    version: 1,
+                    lease: 0,
+                    prev_mod_revision: 0,
+                })
+                .collect();
+            let mut buf = Vec::new();
+            encode_txn(5, &ops, &mut buf);
+            for sub in 0..45 {
+                let want = ops.iter().find(|o| o.sub == sub).copied();
+                assert_eq!(find_op(&buf, sub).expect("find"), want, "{subs:?} {sub}");
+            }
+        }
     }
 
     #[test]

@@ -4,14 +4,18 @@
 use super::files::frame_error;
 use super::segment::{ActiveSegment, SealedSegment};
 use crate::error::{Error, Result};
-use crate::format::frame::{decode_frame_trusted, FrameKind};
+use crate::format::frame::{decode_frame_trusted, Frame, FrameKind};
 use crate::format::idx::IdxEntry;
+use crate::format::DecodeError;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
-/// A frame's bytes, the file that holds them, and their offset in it.
-type StoredFrame<'a> = (Cow<'a, [u8]>, &'a Path, u64);
+/// A frame's bytes, the file that holds them, their offset in it, and the
+/// uid of the segment handle they were read through.
+type StoredFrame<'a> = (Cow<'a, [u8]>, &'a Path, u64, u64);
 
 /// All live segments, oldest first, and where each revision is.
 #[derive(Debug)]
@@ -78,7 +82,8 @@ impl RevIndex {
             if pos < seg.count() {
                 let e = seg.entry(pos)?;
                 if e.revision == rev {
-                    return Ok(Some((Cow::Borrowed(seg.frame(&e)?), &seg.path, e.offset)));
+                    let bytes = Cow::Borrowed(seg.frame(&e)?);
+                    return Ok(Some((bytes, &seg.path, e.offset, seg.uid)));
                 }
             }
             return Ok(None);
@@ -89,6 +94,7 @@ impl RevIndex {
                 self.active.read_frame(e)?,
                 &self.active.path,
                 e.offset,
+                self.active.uid,
             ))),
             _ => Ok(None),
         }
@@ -101,13 +107,18 @@ impl RevIndex {
         rev: u64,
         f: impl FnOnce(&[u8]) -> std::result::Result<R, crate::format::DecodeError>,
     ) -> Result<Option<R>> {
-        let Some((bytes, path, offset)) = self.frame(rev)? else {
+        let Some((bytes, path, offset, uid)) = self.frame(rev)? else {
             return Ok(None);
         };
-        let payload = txn_payload(&bytes, path, offset)?;
-        f(&payload)
-            .map(Some)
-            .map_err(|e| frame_error(path, offset, e))
+        let frame = txn_frame(&bytes, path, offset)?;
+        let result = if frame.compressed {
+            let payload =
+                cached_payload(uid, offset, &frame).map_err(|e| frame_error(path, offset, e))?;
+            f(&payload)
+        } else {
+            f(frame.stored)
+        };
+        result.map(Some).map_err(|e| frame_error(path, offset, e))
     }
 
     /// Calls `f` with each transaction revision in `from..=to` and its
@@ -156,8 +167,8 @@ impl RevIndex {
     }
 }
 
-/// Decodes a transaction frame found through the index.
-fn txn_payload<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Cow<'a, [u8]>> {
+/// Decodes the header of a transaction frame found through the index.
+fn txn_frame<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Frame<'a>> {
     // Every frame the index names had its CRC checked when recovery read
     // it, or was written by this process; `verify` re-checks them all.
     let (frame, _) = decode_frame_trusted(bytes).map_err(|e| frame_error(path, offset, e))?;
@@ -168,5 +179,186 @@ fn txn_payload<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Cow<'a, 
             "index points at a non-transaction frame",
         ));
     }
-    frame.payload().map_err(|e| frame_error(path, offset, e))
+    Ok(frame)
+}
+
+/// Decodes a transaction frame found through the index and its payload.
+fn txn_payload<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Cow<'a, [u8]>> {
+    txn_frame(bytes, path, offset)?
+        .payload()
+        .map_err(|e| frame_error(path, offset, e))
+}
+
+/// Decompressed payloads kept per thread. A frame of many writes is
+/// compressed as a whole, so reading one of its ops decompresses all of
+/// them; the keys of a range, or gets of neighbouring keys, written by the
+/// same transaction then decompress it once instead of once per key.
+const CACHED_PAYLOADS: usize = 4;
+
+/// Larger payloads are not kept (the cache stays a few MiB per thread).
+const MAX_CACHED_PAYLOAD: usize = 2 << 20;
+
+/// A decompressed payload, keyed by the uid of the segment handle it was
+/// read through (never reused, so compaction and rolls cannot alias it) and
+/// the frame's offset in that segment.
+struct CachedPayload {
+    uid: u64,
+    offset: u64,
+    payload: Rc<Vec<u8>>,
+}
+
+thread_local! {
+    /// Most recently used first.
+    static PAYLOADS: RefCell<Vec<CachedPayload>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The decompressed payload of compressed `frame`, at `offset` of the
+/// segment handle `uid`, from this thread's cache or decompressed (and
+/// then cached).
+fn cached_payload(
+    uid: u64,
+    offset: u64,
+    frame: &Frame<'_>,
+) -> std::result::Result<Rc<Vec<u8>>, DecodeError> {
+    let hit = PAYLOADS.with(|cell| {
+        let mut cache = cell.try_borrow_mut().ok()?;
+        let i = cache
+            .iter()
+            .position(|c| c.uid == uid && c.offset == offset)?;
+        let entry = cache.remove(i);
+        let payload = Rc::clone(&entry.payload);
+        cache.insert(0, entry);
+        Some(payload)
+    });
+    if let Some(payload) = hit {
+        return Ok(payload);
+    }
+    let payload = Rc::new(frame.payload()?.into_owned());
+    if payload.len() <= MAX_CACHED_PAYLOAD {
+        PAYLOADS.with(|cell| {
+            if let Ok(mut cache) = cell.try_borrow_mut() {
+                cache.truncate(CACHED_PAYLOADS - 1);
+                cache.insert(
+                    0,
+                    CachedPayload {
+                        uid,
+                        offset,
+                        payload: Rc::clone(&payload),
+                    },
+                );
+            }
+        });
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::frame::{encode_frame, FrameKind};
+    use crate::{Compression, Db, KeyRange, Op, Options, RangeRequest, SyncPolicy, Txn};
+
+    fn compressed_frame(payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode_frame(FrameKind::Txn, payload, Some(1), &mut buf);
+        buf
+    }
+
+    #[test]
+    fn payload_cache_is_keyed_by_segment_handle_and_offset() {
+        let (a, b) = (vec![b'a'; 5000], vec![b'b'; 5000]);
+        let (fa, fb) = (compressed_frame(&a), compressed_frame(&b));
+        let frame = |buf| decode_frame_trusted(buf).expect("frame").0;
+        let first = cached_payload(u64::MAX, 32, &frame(&fa)).expect("a");
+        assert!(frame(&fa).compressed);
+        assert_eq!(*first, a);
+        // Same handle and offset: the cached copy.
+        let again = cached_payload(u64::MAX, 32, &frame(&fa)).expect("a again");
+        assert!(Rc::ptr_eq(&first, &again));
+        // Same offset in another segment handle (a compaction output, the
+        // next active segment): its own bytes.
+        let other = cached_payload(u64::MAX - 1, 32, &frame(&fb)).expect("b");
+        assert_eq!(*other, b);
+        // Older entries fall out once the cache is full.
+        for i in 0..CACHED_PAYLOADS as u64 {
+            cached_payload(u64::MAX - 2, i, &frame(&fb)).expect("fill");
+        }
+        let fresh = cached_payload(u64::MAX, 32, &frame(&fa)).expect("a, re-read");
+        assert!(!Rc::ptr_eq(&first, &fresh));
+        assert_eq!(*fresh, a);
+    }
+
+    fn value(i: usize, generation: u32) -> Vec<u8> {
+        let h = (i as u64 ^ u64::from(generation) << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut v = format!("{h:016x}{:016x}", h.rotate_left(29).wrapping_mul(3)).into_bytes();
+        v.extend(
+            format!("value {i:04} of generation {generation}; ")
+                .repeat(8)
+                .bytes(),
+        );
+        v
+    }
+
+    fn load(db: &Db, generation: u32) {
+        let ops = (0..200).map(|i| Op::put(format!("key{i:04}"), value(i, generation)));
+        db.txn(Txn::new().and_then(ops)).expect("txn");
+    }
+
+    fn check(db: &Db, generation: u32) {
+        let resp = db.range(RangeRequest::new(KeyRange::all())).expect("range");
+        assert_eq!(resp.kvs.len(), 200);
+        for (i, kv) in resp.kvs.iter().enumerate() {
+            assert_eq!(kv.key, format!("key{i:04}").into_bytes());
+            assert_eq!(kv.value, value(i, generation), "key {i}");
+        }
+        for i in (0..200).rev().step_by(7) {
+            let kv = db.get(format!("key{i:04}")).expect("get").expect("present");
+            assert_eq!(kv.value, value(i, generation), "key {i}");
+        }
+    }
+
+    /// Reads through the payload cache stay right when the active segment
+    /// rolls and when compaction replaces the sealed segments (whose
+    /// replacements can hold other frames at the same offsets).
+    #[test]
+    fn cached_payloads_follow_rolls_and_compaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = Options::new()
+            .sync(SyncPolicy::Never)
+            .segment_size(4096)
+            .compression(Compression::Zstd {
+                threshold: 0,
+                level: 1,
+            });
+        let db = Db::open(dir.path(), options).expect("open");
+        for generation in 1..=6 {
+            load(&db, generation);
+            check(&db, generation);
+        }
+        let segments = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+            let mut v: Vec<_> = std::fs::read_dir(dir)
+                .expect("read_dir")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+                .collect();
+            v.sort();
+            v
+        };
+        let old = segments(dir.path());
+        assert!(old.len() > 2, "the test needs rolls: {old:?}");
+        let first = std::fs::read(&old[0]).expect("read segment");
+        let at = crate::format::segment::SEGMENT_HEADER_LEN;
+        let (frame, _) = decode_frame_trusted(&first[at..]).expect("first frame");
+        assert!(frame.compressed, "the test needs compressed frames");
+        db.compact_physical(db.current_revision()).expect("compact");
+        let new = segments(dir.path());
+        assert!(
+            new.iter().any(|p| !old.contains(p)),
+            "compaction wrote new segments: {old:?} -> {new:?}"
+        );
+        check(&db, 6);
+        load(&db, 7);
+        check(&db, 7);
+        db.close().expect("close");
+    }
 }

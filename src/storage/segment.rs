@@ -11,7 +11,17 @@ use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// A number that no other segment handle of this process has, for caches of
+/// what was read from a segment: compaction's replacement segments and the
+/// next active segment after a roll get new ones, so a cache keyed by it
+/// never serves bytes of a segment that is gone.
+fn next_uid() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Maps a whole file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
@@ -26,6 +36,8 @@ pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
 #[derive(Debug)]
 pub(crate) struct SealedSegment {
     pub(crate) id: u64,
+    /// Unique among the segment handles of this process (see [`next_uid`]).
+    pub(crate) uid: u64,
     pub(crate) path: PathBuf,
     data: Mmap,
     idx_path: PathBuf,
@@ -53,6 +65,7 @@ impl SealedSegment {
         }
         let mut seg = SealedSegment {
             id,
+            uid: next_uid(),
             path,
             data,
             idx_path,
@@ -90,7 +103,28 @@ impl SealedSegment {
 
     /// Position of the first entry with revision >= `rev`.
     pub(crate) fn lower_bound(&self, rev: u64) -> Result<usize> {
-        let (mut lo, mut hi) = (0, self.count);
+        if self.count == 0 || rev <= self.first_rev {
+            return Ok(0);
+        }
+        if rev > self.last_rev {
+            return Ok(self.count);
+        }
+        // Revisions strictly increase, so entry `i` holds at least
+        // `first_rev + i`: the answer is at or before `guess`, and exactly
+        // there when the segment's revisions have no gap (the usual case).
+        let guess = usize::try_from(rev - self.first_rev)
+            .unwrap_or(usize::MAX)
+            .min(self.count - 1);
+        let at_guess = self.entry(guess)?.revision;
+        if at_guess == rev {
+            return Ok(guess);
+        }
+        // (`at_guess < rev` only in a damaged index; search the rest then.)
+        let (mut lo, mut hi) = if at_guess > rev {
+            (0, guess)
+        } else {
+            (guess + 1, self.count)
+        };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             if self.entry(mid)?.revision < rev {
@@ -129,6 +163,8 @@ pub(crate) fn write_index(dir: &Path, id: u64, entries: &[IdxEntry]) -> Result<(
 #[derive(Debug)]
 pub(crate) struct ActiveSegment {
     pub(crate) id: u64,
+    /// Unique among the segment handles of this process (see [`next_uid`]).
+    pub(crate) uid: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<File>,
     /// Index of the transaction frames written so far, in revision order.
@@ -160,6 +196,7 @@ impl ActiveSegment {
         sync_dir(dir)?;
         Ok(ActiveSegment {
             id,
+            uid: next_uid(),
             path,
             file: Arc::new(file),
             entries: Vec::new(),
@@ -184,6 +221,7 @@ impl ActiveSegment {
             .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
         Ok(ActiveSegment {
             id,
+            uid: next_uid(),
             path,
             file: Arc::new(file),
             entries,
@@ -194,7 +232,25 @@ impl ActiveSegment {
 
     /// Position of the first entry with revision >= `rev`.
     pub(crate) fn lower_bound(&self, rev: u64) -> usize {
-        self.entries.partition_point(|e| e.revision < rev)
+        let Some(first) = self.entries.first() else {
+            return 0;
+        };
+        // As for sealed segments: the answer is at or before `guess`, and
+        // exactly there when the revisions have no gap.
+        let guess = usize::try_from(rev.saturating_sub(first.revision))
+            .unwrap_or(usize::MAX)
+            .min(self.entries.len() - 1);
+        let at_guess = self.entries[guess].revision;
+        match at_guess.cmp(&rev) {
+            std::cmp::Ordering::Equal => guess,
+            std::cmp::Ordering::Greater => {
+                self.entries[..guess].partition_point(|e| e.revision < rev)
+            }
+            // `rev` is past the last entry.
+            std::cmp::Ordering::Less => {
+                guess + 1 + self.entries[guess + 1..].partition_point(|e| e.revision < rev)
+            }
+        }
     }
 
     /// Makes sure the map covers every published byte, mapping ahead so
@@ -243,3 +299,54 @@ impl ActiveSegment {
 
 /// The first byte after a segment header.
 pub(crate) const FIRST_FRAME_OFFSET: u64 = SEGMENT_HEADER_LEN as u64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(revs: &[u64]) -> Vec<IdxEntry> {
+        revs.iter()
+            .enumerate()
+            .map(|(i, &revision)| IdxEntry {
+                revision,
+                offset: FIRST_FRAME_OFFSET + i as u64,
+                len: 1,
+            })
+            .collect()
+    }
+
+    /// The probing lower bounds agree with a plain search, with and without
+    /// gaps in the revisions.
+    #[test]
+    fn lower_bounds_match_a_plain_search() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (id, revs) in [
+            vec![7],
+            vec![3, 4, 5, 6, 7, 8],
+            vec![3, 4, 5, 8, 9, 20],
+            vec![1, 10, 11, 12, 30],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = id as u64 * 2 + 1;
+            let es = entries(&revs);
+            std::fs::write(segment_path(dir.path(), id), vec![0u8; 64]).expect("seg");
+            write_index(dir.path(), id, &es).expect("idx");
+            let sealed = SealedSegment::open(dir.path(), id).expect("open");
+            let mut active = ActiveSegment::create(dir.path(), id + 1).expect("create");
+            active.entries = es.clone();
+            for rev in 0..35 {
+                let want = es.partition_point(|e| e.revision < rev);
+                assert_eq!(
+                    sealed.lower_bound(rev).expect("sealed"),
+                    want,
+                    "{revs:?} {rev}"
+                );
+                assert_eq!(active.lower_bound(rev), want, "{revs:?} {rev}");
+            }
+        }
+        let empty = ActiveSegment::create(dir.path(), 100).expect("create");
+        assert_eq!(empty.lower_bound(5), 0);
+    }
+}
