@@ -305,15 +305,21 @@ mod tests {
     }
 
     fn check(db: &Db, generation: u32) {
+        check_split(db, generation, generation);
+    }
+
+    /// Keys below 100 hold generation `low`, the others `high`.
+    fn check_split(db: &Db, low: u32, high: u32) {
+        let generation = |i: usize| if i < 100 { low } else { high };
         let resp = db.range(RangeRequest::new(KeyRange::all())).expect("range");
         assert_eq!(resp.kvs.len(), 200);
         for (i, kv) in resp.kvs.iter().enumerate() {
             assert_eq!(kv.key, format!("key{i:04}").into_bytes());
-            assert_eq!(kv.value, value(i, generation), "key {i}");
+            assert_eq!(kv.value, value(i, generation(i)), "key {i}");
         }
         for i in (0..200).rev().step_by(7) {
             let kv = db.get(format!("key{i:04}")).expect("get").expect("present");
-            assert_eq!(kv.value, value(i, generation), "key {i}");
+            assert_eq!(kv.value, value(i, generation(i)), "key {i}");
         }
     }
 
@@ -350,13 +356,18 @@ mod tests {
         let at = crate::format::segment::SEGMENT_HEADER_LEN;
         let (frame, _) = decode_frame_trusted(&first[at..]).expect("first frame");
         assert!(frame.compressed, "the test needs compressed frames");
+        // Half of generation 6 overwritten: its frame is half garbage, so
+        // compaction rewrites it into a new segment at other offsets.
+        let ops = (0..100).map(|i| Op::put(format!("key{i:04}"), value(i, 7)));
+        db.txn(Txn::new().and_then(ops)).expect("txn");
+        check_split(&db, 7, 6);
         db.compact_physical(db.current_revision()).expect("compact");
         let new = segments(dir.path());
         assert!(
             new.iter().any(|p| !old.contains(p)),
             "compaction wrote new segments: {old:?} -> {new:?}"
         );
-        check(&db, 6);
+        check_split(&db, 7, 6);
         load(&db, 7);
         check(&db, 7);
         db.close().expect("close");
