@@ -13,7 +13,7 @@
 use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::format::frame::{decode_frame, encode_frame, FrameKind};
+use crate::format::frame::{decode_frame, encode_frame_if, keep_compressed, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
@@ -366,7 +366,15 @@ fn rewrite(shared: &Shared, target: u64) -> Result<()> {
                 frame_buf.clear();
                 let zstd =
                     level.and_then(|(threshold, l)| (payload_buf.len() >= threshold).then_some(l));
-                encode_frame(FrameKind::Txn, &payload_buf, zstd, &mut frame_buf);
+                // The writer's rule, so that reads of compacted history
+                // do not decompress whole many-op frames.
+                encode_frame_if(
+                    FrameKind::Txn,
+                    &payload_buf,
+                    zstd,
+                    |raw, packed| keep_compressed(kept.len(), raw, packed),
+                    &mut frame_buf,
+                );
                 out.append(&frame_buf, Some(rev))?;
             }
             Ok(true)

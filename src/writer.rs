@@ -14,7 +14,9 @@
 use crate::db::Shared;
 use crate::error::{Error, Result};
 use crate::export::ExportItem;
-use crate::format::frame::{encode_frame, encode_frame_if, sample_compresses, FrameKind};
+use crate::format::frame::{
+    encode_frame, encode_frame_if, keep_compressed, sample_compresses, FrameKind,
+};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::OpKind;
@@ -747,7 +749,7 @@ impl Writer {
             FrameKind::Txn,
             &self.payload_buf,
             level,
-            |raw, packed| packed < raw && (single || packed * 2 <= raw),
+            |raw, packed| keep_compressed(ops.len(), raw, packed),
             &mut self.group_buf,
         );
         group.staged.push(Staged {

@@ -1,7 +1,7 @@
 //! Compaction end to end: reads below fail, at and above are unchanged,
 //! space is reclaimed, deleted keys stay deleted, reopen keeps it all.
 
-use revkv::{Db, Error, Options, RangeRequest, SyncPolicy, WatchRequest};
+use revkv::{Db, Error, Op, Options, RangeRequest, SyncPolicy, Txn, WatchRequest};
 use std::time::Duration;
 
 fn options() -> Options {
@@ -140,4 +140,71 @@ fn compaction_reclaims_history_still_in_the_active_segment() {
         db.get("key-3").expect("get").expect("live").value,
         format!("{:0>200}", 2993).into_bytes()
     );
+}
+
+/// Compaction re-encodes a frame whose ops it thins out under the writer's
+/// rule (format.md §4.4): a many-op frame stays compressed only if that
+/// halves it, so a read of compacted history does not decompress a whole
+/// frame. Here values are random (incompressible) and only the fixed op
+/// fields would compress.
+#[test]
+fn compaction_output_keeps_many_op_frames_plain_unless_halved() {
+    use revkv::format::frame::decode_frame;
+    use revkv::format::record::{decode_txn, OpKind};
+    use revkv::format::segment::SEGMENT_HEADER_LEN;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), Options::default().segment_size(64 << 10)).expect("open");
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut random = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    for t in 0..20 {
+        let ops: Vec<Op> = (0..100)
+            .map(|i| Op::put(format!("k{t:02}-{i:03}"), random(150)))
+            .collect();
+        db.txn(Txn::new().and_then(ops)).expect("txn");
+    }
+    for t in 0..20 {
+        let ops: Vec<Op> = (0..100)
+            .step_by(2)
+            .map(|i| Op::delete(format!("k{t:02}-{i:03}")))
+            .collect();
+        db.txn(Txn::new().and_then(ops)).expect("txn");
+    }
+    db.compact_physical(db.current_revision()).expect("compact");
+    let (mut thinned, mut compressed) = (0, 0);
+    for e in std::fs::read_dir(dir.path()).expect("list") {
+        let path = e.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "seg") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read segment");
+        let mut pos = SEGMENT_HEADER_LEN;
+        while pos < bytes.len() {
+            let (frame, len) = decode_frame(&bytes[pos..]).expect("frame");
+            let payload = frame.payload().expect("payload");
+            if let Ok((_, ops)) = decode_txn(&payload) {
+                if ops.len() == 50 && ops.iter().all(|o| o.kind == OpKind::Put) {
+                    thinned += 1;
+                    compressed += usize::from(frame.compressed);
+                }
+            }
+            pos += len;
+        }
+    }
+    assert_eq!(thinned, 20, "every 100-put frame was thinned to 50 puts");
+    assert_eq!(
+        compressed, 0,
+        "a thinned frame that zstd cannot halve is plain"
+    );
+    let kv = db.get("k07-051").expect("get").expect("live");
+    assert_eq!(kv.value.len(), 150);
+    assert_eq!(db.get("k07-050").expect("get"), None);
 }

@@ -160,6 +160,14 @@ pub fn encode_frame(
     encode_frame_if(kind, payload, zstd_level, |raw, packed| packed < raw, out)
 }
 
+/// The writer's rule for keeping a transaction payload compressed
+/// (format.md §4.4): a read of one key decompresses the whole frame, so a
+/// frame of many ops stays compressed only when that at least halves it, a
+/// frame of one op whenever it is smaller at all.
+pub fn keep_compressed(ops: usize, raw: usize, packed: usize) -> bool {
+    packed < raw && (ops == 1 || packed * 2 <= raw)
+}
+
 /// Whether compressing `payload` at `zstd_level` looks worth it, judged on
 /// at most its first `sample` bytes: true when `keep(sample length,
 /// compressed sample length + 4)` holds for them, or when zstd fails on
