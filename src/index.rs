@@ -86,11 +86,81 @@ impl Revs {
     }
 }
 
+/// Longest key stored inside the tree's nodes rather than on the heap.
+const INLINE_KEY: usize = 30;
+
+/// A key as the index stores it: up to 30 bytes inside the B-tree node
+/// itself (32 bytes in all), longer ones on the heap. Lookups compare the
+/// bytes in place, without a pointer chase per comparison, and short keys
+/// cost no allocation of their own. Ordered, compared and borrowed as its
+/// bytes, so the map is searched with a plain `&[u8]`.
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(b) => b,
+        }
+    }
+}
+
+impl From<&[u8]> for Key {
+    fn from(key: &[u8]) -> Key {
+        if key.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..key.len()].copy_from_slice(key);
+            Key::Inline {
+                len: key.len() as u8,
+                bytes,
+            }
+        } else {
+            Key::Heap(key.into())
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
+
 /// key -> its writes, oldest first. A tombstone ends a generation; a key
 /// whose only surviving write is a tombstone stays indexed (incident 3).
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    keys: BTreeMap<Box<[u8]>, Revs>,
+    keys: BTreeMap<Key, Revs>,
     revisions: usize,
 }
 
@@ -100,7 +170,7 @@ impl KeyIndex {
         let p = Packed::new(rev);
         // One search of the tree: the key is copied even when it is there
         // already, which costs less than a second search for a new key.
-        match self.keys.entry(key.into()) {
+        match self.keys.entry(Key::from(key)) {
             Entry::Occupied(mut revs) => revs.get_mut().push(p),
             Entry::Vacant(slot) => {
                 slot.insert(Revs::One(p));
@@ -125,7 +195,7 @@ impl KeyIndex {
         range: &'a KeyRange,
         at: u64,
     ) -> impl Iterator<Item = (&'a [u8], KeyRev)> + 'a {
-        let iter: Box<dyn Iterator<Item = (&Box<[u8]>, &Revs)>> = if range.is_single() {
+        let iter: Box<dyn Iterator<Item = (&Key, &Revs)>> = if range.is_single() {
             Box::new(self.keys.get_key_value(range.key.as_slice()).into_iter())
         } else {
             let start = Bound::Included(range.scan_start());
@@ -138,7 +208,7 @@ impl KeyIndex {
         iter.filter_map(move |(k, revs)| {
             latest_in(revs.as_slice(), at)
                 .filter(|r| !r.tombstone)
-                .map(|r| (&k[..], r))
+                .map(|r| (k.as_slice(), r))
         })
     }
 
@@ -201,7 +271,7 @@ impl KeyIndex {
     ) -> impl Iterator<Item = (&[u8], impl Iterator<Item = KeyRev> + '_)> {
         self.keys
             .iter()
-            .map(|(k, revs)| (&k[..], revs.as_slice().iter().map(|p| p.get())))
+            .map(|(k, revs)| (k.as_slice(), revs.as_slice().iter().map(|p| p.get())))
     }
 
     /// An index of keys given in strictly increasing order, each with its
@@ -221,7 +291,7 @@ impl KeyIndex {
                     }
                     revisions += 1;
                 }
-                revs.map(|r| (Box::<[u8]>::from(key), r))
+                revs.map(|r| (Key::from(key), r))
             })
             // Sorted input: BTreeMap builds it in bulk, without searching.
             .collect();
@@ -305,6 +375,7 @@ mod tests {
     #[test]
     fn entries_stay_small() {
         assert_eq!(std::mem::size_of::<Revs>(), 16);
+        assert_eq!(std::mem::size_of::<Key>(), 32);
         assert_eq!(Packed::new(del(7)).get(), del(7));
         assert_eq!(
             Packed::new(KeyRev {
@@ -389,5 +460,47 @@ mod tests {
         assert_eq!(rebuilt.key_count(), 3);
         assert_eq!(rebuilt.visible(b"b", 4), None);
         assert_eq!(rebuilt.latest(b"c", 9), Some(del(4)));
+    }
+
+    #[test]
+    fn inline_and_heap_keys_order_as_bytes() {
+        let a30 = vec![b'a'; 30];
+        let a31 = vec![b'a'; 31];
+        let mut a29b = vec![b'a'; 29];
+        a29b.push(b'b');
+        let long = vec![b'a'; 200];
+        let empty_tail = vec![b'a'; 29];
+        let mut idx = KeyIndex::default();
+        for (i, k) in [&a29b, &long, &a31, &a30, &empty_tail]
+            .into_iter()
+            .enumerate()
+        {
+            idx.push(k, put(i as u64 + 1));
+        }
+        let order: Vec<Vec<u8>> = idx
+            .live_in(&KeyRange::all(), 9)
+            .map(|(k, _)| k.to_vec())
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                empty_tail.clone(),
+                a30.clone(),
+                a31.clone(),
+                long.clone(),
+                a29b.clone()
+            ]
+        );
+        assert_eq!(idx.visible(&a30, 9), Some(put(4)));
+        assert_eq!(idx.visible(&a31, 9), Some(put(3)));
+        assert_eq!(idx.visible(&long, 9), Some(put(2)));
+        assert_eq!(idx.visible(&vec![b'a'; 28], 9), None);
+        // A range that starts between an inline and a heap key.
+        let from: Vec<Vec<u8>> = idx
+            .live_in(&KeyRange::from_key(a30.clone()), 9)
+            .map(|(k, _)| k.to_vec())
+            .take(2)
+            .collect();
+        assert_eq!(from, vec![a30, a31]);
     }
 }
