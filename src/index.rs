@@ -494,7 +494,7 @@ mod tests {
         assert_eq!(idx.visible(&a30, 9), Some(put(4)));
         assert_eq!(idx.visible(&a31, 9), Some(put(3)));
         assert_eq!(idx.visible(&long, 9), Some(put(2)));
-        assert_eq!(idx.visible(&vec![b'a'; 28], 9), None);
+        assert_eq!(idx.visible(&[b'a'; 28], 9), None);
         // A range that starts between an inline and a heap key.
         let from: Vec<Vec<u8>> = idx
             .live_in(&KeyRange::from_key(a30.clone()), 9)
