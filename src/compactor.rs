@@ -21,7 +21,7 @@ use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::options::{AutoCompaction, Compression};
 use crate::storage::files::{decode_error, idx_path, sync_dir};
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment};
-use crate::writer::Request;
+use crate::writer::{on_writer_thread, Request};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
@@ -179,15 +179,7 @@ fn seal_active_for(shared: &Shared, writer: &Sender<Request>) -> Result<()> {
 /// encoded on the writer thread between two groups, where the key index and
 /// the lease table agree.
 fn checkpoint_on_writer(shared: &Arc<Shared>, writer: &Sender<Request>) -> Result<()> {
-    let (reply, answer) = bounded(1);
-    let on_writer = Arc::clone(shared);
-    let take = move || {
-        let _ = reply.send(on_writer.encode_checkpoint());
-    };
-    writer
-        .send(Request::Barrier(Box::new(take)))
-        .map_err(|_| Error::Closed)?;
-    let taken = shared.await_reply(&answer)?;
+    let taken = on_writer_thread(shared, writer, Shared::encode_checkpoint)?;
     shared.save_checkpoint(taken)
 }
 

@@ -71,7 +71,6 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     };
     remove_orphans(dir, &manifest)?;
     let base = checkpoint::load(dir, &manifest);
-    let had_base = base.is_some();
     let base_mark = base.as_ref().map(|b| b.mark.clone());
     let mut log = None;
     if base.is_some() {
@@ -81,9 +80,7 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     if !from_checkpoint {
         // No checkpoint, or one that does not fit the log: it goes, so that
         // it can never seem to fit a log rewritten after a crash (§8a.3).
-        if had_base || dir.join(checkpoint::KEYINDEX).exists() {
-            checkpoint::remove(dir)?;
-        }
+        checkpoint::remove(dir)?;
         log = scan_log(dir, sealed_ids, active_id, None)?;
     }
     let Some(log) = log else {
@@ -156,13 +153,13 @@ fn scan_log(
         Some(b) => {
             let scan = Scan {
                 keys: b.keys,
-                last_rev: b.revision,
+                last_rev: b.mark.revision,
                 leases: b.leases,
                 attached: b.attached,
-                base_rev: b.revision,
+                base_rev: b.mark.revision,
                 stale: false,
             };
-            (scan, b.segments, b.end)
+            (scan, b.mark.segments.len(), b.mark.end)
         }
         None => (Scan::default(), 0, 0),
     };

@@ -5,7 +5,7 @@
 //! property whose loss brought deleted objects back in incident 2).
 
 use crate::db::Shared;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::frame::{decode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
@@ -15,8 +15,8 @@ use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::storage::files::{classify, idx_path, segment_path, FileKind};
 use crate::storage::segment::map_file;
 use crate::storage::segment::SealedSegment;
-use crate::writer::Request;
-use crossbeam_channel::{bounded, Sender};
+use crate::writer::{on_writer_thread, Request};
+use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -207,15 +207,7 @@ pub(crate) fn verify(
 ) -> Result<VerifyReport> {
     let snap = {
         let _no_rewrite = shared.rewrite_lock();
-        let (reply, answer) = bounded(1);
-        let on_writer = Arc::clone(shared);
-        let take = move || {
-            let _ = reply.send(Ok(snapshot(&on_writer)));
-        };
-        writer
-            .send(Request::Barrier(Box::new(take)))
-            .map_err(|_| Error::Closed)?;
-        shared.await_reply(&answer)?
+        on_writer_thread(shared, writer, |s| Ok(snapshot(s)))?
     };
     let Snapshot {
         manifest,

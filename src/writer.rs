@@ -75,6 +75,25 @@ pub(crate) enum Request {
     Shutdown,
 }
 
+/// Runs `f` on the writer thread between two groups (a
+/// [`Request::Barrier`]) and waits for its result: there, no group is half
+/// published and no segment roll is under way.
+pub(crate) fn on_writer_thread<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    writer: &Sender<Request>,
+    f: impl FnOnce(&Shared) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    let on_writer = Arc::clone(shared);
+    let take = move || {
+        let _ = reply.send(f(&on_writer));
+    };
+    writer
+        .send(Request::Barrier(Box::new(take)))
+        .map_err(|_| Error::Closed)?;
+    shared.await_reply(&answer)
+}
+
 /// A lease operation for the writer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LeaseOp {

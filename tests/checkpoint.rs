@@ -3,6 +3,8 @@
 //! that is damaged or does not fit the log must be ignored (and removed),
 //! never trusted.
 
+mod support;
+
 use revkv::format::checkpoint::{decode_checkpoint, CheckpointEncoder, CheckpointRev};
 use revkv::{
     Db, DeleteRequest, KeyRange, KeyValue, ManualClock, Op, Options, PutRequest, RangeRequest, Txn,
@@ -17,17 +19,6 @@ fn options() -> Options {
     Options::default()
         .segment_size(4096)
         .clock(Arc::new(ManualClock::new(CLOCK_START_MS)))
-}
-
-fn copy_dir(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().expect("tempdir");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        if entry.file_type().expect("file type").is_file() {
-            fs::copy(entry.path(), to.path().join(entry.file_name())).expect("copy");
-        }
-    }
-    to
 }
 
 /// Writes a history with overwrites, deletes, a delete-range, a txn,
@@ -142,7 +133,7 @@ fn rewrite_checkpoint(
 fn checkpointed_open_serves_what_a_full_scan_serves() {
     let (dir, before_close) = closed_store();
     assert!(dir.path().join("KEYINDEX").exists(), "close wrote it");
-    let without = copy_dir(dir.path());
+    let without = support::copy_dir(dir.path());
     fs::remove_file(without.path().join("KEYINDEX")).expect("remove");
 
     let from_checkpoint = open_and_observe(dir.path());
@@ -185,9 +176,13 @@ fn writes_after_the_checkpoint_are_replayed_after_a_crash() {
     let live = observe(&db);
     // Every write above is acknowledged, so fdatasync'ed: a copy of the
     // files now is what a crash leaves.
-    let crashed = copy_dir(dir.path());
+    let crashed = support::copy_dir(dir.path());
     db.close().expect("close");
-    assert_eq!(open_and_observe(crashed.path()), live);
+    // Open started from the checkpoint: one it does not use is deleted.
+    let db = Db::open(crashed.path(), options()).expect("open");
+    assert!(crashed.path().join("KEYINDEX").exists(), "checkpoint used");
+    assert_eq!(observe(&db), live);
+    db.close().expect("close");
 }
 
 #[test]
@@ -204,9 +199,13 @@ fn compaction_replaces_the_checkpoint_it_makes_stale() {
         (at, at)
     );
     let live = observe(&db);
-    let crashed = copy_dir(dir.path());
+    let crashed = support::copy_dir(dir.path());
     db.close().expect("close");
-    assert_eq!(open_and_observe(crashed.path()), live);
+    // Open started from the checkpoint: one it does not use is deleted.
+    let db = Db::open(crashed.path(), options()).expect("open");
+    assert!(crashed.path().join("KEYINDEX").exists(), "checkpoint used");
+    assert_eq!(observe(&db), live);
+    db.close().expect("close");
 }
 
 #[test]

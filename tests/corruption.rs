@@ -4,6 +4,8 @@
 //! damaged `.idx` is derived data and is rebuilt; a missing segment is an
 //! error, never a panic.
 
+mod support;
+
 use revkv::format::frame::decode_frame;
 use revkv::format::segment::SEGMENT_HEADER_LEN;
 use revkv::{Db, Error, KeyRange, KeyValue, Options, RangeRequest, SyncPolicy};
@@ -49,17 +51,6 @@ fn flip_bit(path: &Path, at: usize, bit: u8) {
 }
 
 /// Copies every regular file of `from` into a fresh temporary directory.
-fn copy_dir(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().expect("tempdir");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        if entry.file_type().expect("file type").is_file() {
-            fs::copy(entry.path(), to.path().join(entry.file_name())).expect("copy");
-        }
-    }
-    to
-}
-
 /// Opens, failing the test if `Db::open` panics instead of returning.
 fn open_no_panic(dir: &Path, options: Options) -> revkv::Result<Db> {
     catch_unwind(AssertUnwindSafe(|| Db::open(dir, options)))
@@ -178,7 +169,7 @@ fn flip_in_sealed_segment(exact: bool) {
             ("length bit 31", start + 3, 7),
         ];
         for (what, at, bit) in positions {
-            let copy = copy_dir(dir.path());
+            let copy = support::copy_dir(dir.path());
             let seg = copy.path().join(target.file_name().expect("name"));
             flip_bit(&seg, at, bit);
             let what = format!(
@@ -225,7 +216,7 @@ fn bad_frame_in_the_middle_of_the_active_segment_is_corruption_not_a_torn_tail()
     for (index, at_in_frame, bit) in [(30, 20, 2), (58, 12, 5), (10, 2, 0), (20, 6, 1), (40, 2, 1)]
     {
         let (start, len) = frames[index];
-        let copy = copy_dir(dir.path());
+        let copy = support::copy_dir(dir.path());
         let seg = copy.path().join(segs[0].file_name().expect("name"));
         flip_bit(&seg, start + at_in_frame, bit);
         let damaged = fs::read(&seg).expect("read");
@@ -366,7 +357,7 @@ fn missing_segment_is_an_error_not_a_panic() {
         ("the active segment", segs[segs.len() - 1].clone(), false),
     ];
     for (what, seg, with_idx) in cases {
-        let copy = copy_dir(dir.path());
+        let copy = support::copy_dir(dir.path());
         let name = seg.file_name().expect("name");
         fs::remove_file(copy.path().join(name)).expect("remove segment");
         if with_idx {

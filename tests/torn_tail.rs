@@ -4,6 +4,8 @@
 //! and continue numbering from the previous revision. Garbage after the last
 //! frame (a preallocated or half-written block) is a torn tail too.
 
+mod support;
+
 use revkv::{Db, DeleteRequest, Error, KeyRange, KeyValue, Op, Options, RangeRequest, Txn};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,17 +40,6 @@ fn file_len(path: &Path) -> u64 {
 }
 
 /// Copies every regular file of `from` into a fresh temporary directory.
-fn copy_dir(from: &Path) -> tempfile::TempDir {
-    let to = tempfile::tempdir().expect("tempdir");
-    for entry in fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("dir entry");
-        if entry.file_type().expect("file type").is_file() {
-            fs::copy(entry.path(), to.path().join(entry.file_name())).expect("copy");
-        }
-    }
-    to
-}
-
 fn all_kvs(db: &Db) -> Vec<KeyValue> {
     db.range(RangeRequest::new(KeyRange::all()))
         .expect("range all")
@@ -183,7 +174,7 @@ fn every_cut_inside_the_last_frame_loses_only_that_frame() {
     let f = fixture();
     let seg_name = f.seg.file_name().expect("name").to_owned();
     for cut in f.len_before..f.len_after {
-        let copy = copy_dir(f.dir.path());
+        let copy = support::copy_dir(f.dir.path());
         let seg = copy.path().join(&seg_name);
         fs::OpenOptions::new()
             .write(true)
@@ -266,7 +257,7 @@ fn garbage_after_the_last_frame_is_a_torn_tail() {
     tails.push(("a half-written frame".into(), header));
 
     for (what, tail) in tails {
-        let copy = copy_dir(f.dir.path());
+        let copy = support::copy_dir(f.dir.path());
         let seg = copy.path().join(&seg_name);
         let mut bytes = fs::read(&seg).expect("read segment");
         assert_eq!(bytes.len() as u64, f.len_after);

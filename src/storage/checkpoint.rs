@@ -21,13 +21,10 @@ pub(crate) const KEYINDEX: &str = "KEYINDEX";
 
 /// A checkpoint that matches the MANIFEST, decoded.
 pub(crate) struct Checkpoint {
-    /// What it reflects.
+    /// What it reflects: the segments it covers (a prefix of the
+    /// MANIFEST's list), where the covered frames end in the last of them,
+    /// and its revision.
     pub(crate) mark: Mark,
-    /// Segments it covers (a prefix of the MANIFEST's list).
-    pub(crate) segments: usize,
-    /// Where the covered frames end in the last covered segment.
-    pub(crate) end: u64,
-    pub(crate) revision: u64,
     pub(crate) keys: KeyIndex,
     pub(crate) leases: LeaseTable,
     /// key -> the lease its newest write attached it to.
@@ -39,9 +36,9 @@ pub(crate) struct Checkpoint {
 /// frame, which moves `end`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mark {
-    segments: Vec<u64>,
-    end: u64,
-    revision: u64,
+    pub(crate) segments: Vec<u64>,
+    pub(crate) end: u64,
+    pub(crate) revision: u64,
     scheduled: u64,
     finished: u64,
 }
@@ -113,7 +110,7 @@ pub(crate) fn write(dir: &Path, bytes: &[u8]) -> Result<()> {
     install_atomically(dir, &dir.join(KEYINDEX), bytes)
 }
 
-/// Deletes the checkpoint (durably).
+/// Deletes the checkpoint (durably), if there is one.
 pub(crate) fn remove(dir: &Path) -> Result<()> {
     let path = dir.join(KEYINDEX);
     match std::fs::remove_file(&path) {
@@ -128,11 +125,7 @@ pub(crate) fn remove(dir: &Path) -> Result<()> {
 /// MANIFEST's). Anything else, a damaged file included, is `None`: the
 /// checkpoint is derived data and open then scans the whole log.
 pub(crate) fn load(dir: &Path, manifest: &Manifest) -> Option<Checkpoint> {
-    let path = dir.join(KEYINDEX);
-    if !path.exists() {
-        return None;
-    }
-    let bytes = map_file(&path).ok()?;
+    let bytes = map_file(&dir.join(KEYINDEX)).ok()?;
     decode(&bytes, manifest)
 }
 
@@ -174,9 +167,6 @@ fn decode(bytes: &Mmap, manifest: &Manifest) -> Option<Checkpoint> {
             scheduled: header.compact_scheduled,
             finished: header.compact_finished,
         },
-        segments: header.segments.len(),
-        end: header.end,
-        revision: header.revision,
         keys: index,
         leases,
         attached,

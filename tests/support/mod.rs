@@ -95,3 +95,17 @@ pub fn checkpoint_fits(
         ))
     }
 }
+
+/// Copies the regular files of a data directory into a new temporary
+/// directory: with the store open and its writes acknowledged (fsynced),
+/// the copy is what a crash would leave.
+pub fn copy_dir(from: &std::path::Path) -> tempfile::TempDir {
+    let to = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        if entry.file_type().expect("file type").is_file() {
+            std::fs::copy(entry.path(), to.path().join(entry.file_name())).expect("copy");
+        }
+    }
+    to
+}
