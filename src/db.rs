@@ -24,12 +24,20 @@ use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
 use crate::writer::{
     commit_inline, LeaseOp, LeaseReply, Request, SharedWriter, Writer, WriterThread,
 };
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a caller polls for the writer's reply, yielding the CPU between
+/// polls, before it sleeps on it. A sleeping caller costs a thread wake-up
+/// to answer; on the 2-vCPU VM of benches/compare/RESULTS.md that left 8
+/// writers returning too slowly to share fdatasyncs (groups of ~5 of 8).
+/// 300 µs is about one to two small fdatasyncs there; longer polls measured
+/// no better.
+const REPLY_POLL: Duration = Duration::from_micros(300);
 
 /// What every thread of an open store shares.
 #[derive(Debug)]
@@ -47,6 +55,8 @@ pub(crate) struct Shared {
     rewrite: Mutex<()>,
     /// Set when the writer thread has stopped.
     writer_done: AtomicBool,
+    /// fdatasyncs of the active segment by the writer ([`Stats::data_syncs`]).
+    pub(crate) data_syncs: AtomicU64,
     /// Live leases; changed by the writer after each commit.
     leases: Mutex<LeaseTable>,
     /// What the key-index checkpoint on disk reflects, when known to be
@@ -119,11 +129,20 @@ impl Shared {
         }
     }
 
-    /// Waits for the writer's reply to a request. A request that reached the
+    /// Waits for the writer's reply to a request: polls for it for
+    /// [`REPLY_POLL`], then sleeps on it. A request that reached the
     /// queue after the writer stopped is never answered: once the writer
     /// has stopped and no reply is there, this returns `Closed` instead of
     /// waiting forever.
     pub(crate) fn await_reply<T>(&self, answer: &Receiver<Result<T>>) -> Result<T> {
+        let poll_until = Instant::now() + REPLY_POLL;
+        while Instant::now() < poll_until {
+            match answer.try_recv() {
+                Ok(r) => return r,
+                Err(TryRecvError::Disconnected) => return Err(Error::Closed),
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+            }
+        }
         loop {
             match answer.recv_timeout(Duration::from_millis(50)) {
                 Ok(r) => return r,
@@ -263,6 +282,7 @@ impl Db {
             compaction: Mutex::new(()),
             rewrite: Mutex::new(()),
             writer_done: AtomicBool::new(false),
+            data_syncs: AtomicU64::new(0),
             leases: Mutex::new(recovered.leases),
             checkpoint_mark: Mutex::new(recovered.checkpoint),
         });
@@ -626,6 +646,7 @@ impl Db {
             indexed_revisions: state.keys.revision_count() as u64,
             segments: state.revs.segment_count() as u64,
             disk_bytes: state.revs.disk_bytes(),
+            data_syncs: self.shared.data_syncs.load(Ordering::Relaxed),
         })
     }
 

@@ -351,4 +351,8 @@ pub struct Stats {
     pub segments: u64,
     /// Bytes of segment and index files on disk.
     pub disk_bytes: u64,
+    /// fdatasyncs of the active segment by the writer since open: under
+    /// `SyncPolicy::Always`, one per write group (concurrent writes share
+    /// one), so `revision` growth over `data_syncs` growth is the mean group.
+    pub data_syncs: u64,
 }

@@ -40,11 +40,6 @@ use std::time::{Duration, Instant};
 /// compressing all of it can pay.
 const COMPRESSION_SAMPLE: usize = 16 << 10;
 
-/// Yields the writer thread gives callers of the last group to come back
-/// before it commits a smaller group (one was too few for 8 threads on 2
-/// cores: groups averaged under 6 of 8; with 4 they are close to 8).
-const GATHER_YIELDS: usize = 4;
-
 /// The longest lease TTL accepted, in seconds (etcd's limit).
 pub(crate) const MAX_LEASE_TTL: i64 = 9_000_000_000;
 
@@ -199,9 +194,13 @@ pub(crate) struct Writer {
     payload_buf: Vec<u8>,
     /// State of the lease id generator.
     id_seed: u64,
-    /// Requests in the last group committed; above one, callers queue for
-    /// the writer thread so that concurrent writes share one fsync.
-    last_group: usize,
+    /// Writers seen at work: the requests of the last group plus those that
+    /// queued while it committed. Above one, callers queue for the writer
+    /// thread so that concurrent writes share one fdatasync, and the writer
+    /// thread waits a little for this many before it commits a group.
+    callers: usize,
+    /// How long the last fdatasync took.
+    sync_time: Duration,
     /// Set once the writer thread has stopped: nothing commits any more.
     stopped: bool,
 }
@@ -242,12 +241,12 @@ pub(crate) fn commit_inline(
         Err(TryLockError::WouldBlock) => return Some(req),
     };
     let timed = matches!(w.shared.options.sync, SyncPolicy::Interval(_));
-    if timed || w.stopped || w.last_group > 1 || !queue.is_empty() {
+    if timed || w.stopped || w.callers > 1 || !queue.is_empty() {
         return Some(req);
     }
     let mut group = vec![req];
     w.commit_group(&mut group);
-    w.last_group = 1;
+    w.callers = 1;
     None
 }
 
@@ -272,22 +271,27 @@ impl WriterThread {
             };
             let mut w = lock(&self.writer);
             let mut stop = w.gather(&self.rx, first, &mut group, max);
-            // Callers answered by the last group are still coming back: while
-            // fewer than last time are queued, give them a few yields to
-            // arrive, so that they share this group's fsync instead of the
-            // next one's. A lone writer (groups of one) never waits here.
-            for _ in 0..GATHER_YIELDS {
-                if stop || group.len() >= w.last_group.min(max) {
-                    break;
-                }
-                std::thread::yield_now();
-                if let Ok(req) = self.rx.try_recv() {
-                    stop = w.gather(&self.rx, req, &mut group, max);
+            // Writers answered by the last group are coming back: under
+            // `Always`, while fewer than the writers seen at work are here,
+            // wait for them (yielding the CPU to them, for at most half an
+            // fdatasync) so that they share this group's fdatasync instead of
+            // forming a group of their own behind it. A lone writer (groups
+            // of one) never waits here.
+            if matches!(w.shared.options.sync, SyncPolicy::Always) {
+                let want = w.callers.min(max);
+                let deadline = Instant::now() + w.sync_time / 2;
+                while !stop && group.len() < want && Instant::now() < deadline {
+                    std::thread::yield_now();
+                    if let Ok(req) = self.rx.try_recv() {
+                        stop = w.gather(&self.rx, req, &mut group, max);
+                    }
                 }
             }
-            w.last_group = group.len().max(1);
             if !group.is_empty() {
+                let committed = group.len();
                 w.commit_group(&mut group);
+                // Writers that queued meanwhile are at work too.
+                w.callers = committed + self.rx.len();
             }
             if stop {
                 // No caller commits inline from here on.
@@ -393,12 +397,14 @@ impl Writer {
             id_seed: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0x5EED, |d| d.as_nanos() as u64),
-            last_group: 1,
+            callers: 1,
+            sync_time: Duration::ZERO,
             stopped: false,
         }
     }
 
     fn sync(&mut self) -> Result<()> {
+        let started = Instant::now();
         let synced = if crate::failpoint::fails("writer.fsync_eio") {
             // EIO, as a failing device reports it.
             Err(std::io::Error::from_raw_os_error(5))
@@ -406,8 +412,12 @@ impl Writer {
             self.file.sync_data()
         };
         synced.map_err(|e| Error::io("fdatasync of the active segment", e))?;
+        self.shared
+            .data_syncs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.dirty = false;
         self.last_sync = Instant::now();
+        self.sync_time = self.last_sync - started;
         Ok(())
     }
 

@@ -166,6 +166,7 @@ impl<W: Write> Printer<W> {
             ("indexed_revisions", s.indexed_revisions),
             ("segments", s.segments),
             ("disk_bytes", s.disk_bytes),
+            ("data_syncs", s.data_syncs),
         ];
         match self.format {
             Format::Json => {
