@@ -40,6 +40,13 @@ use std::time::{Duration, Instant};
 /// compressing all of it can pay.
 const COMPRESSION_SAMPLE: usize = 16 << 10;
 
+/// How far ahead of its appends the active segment is allocated (and its
+/// length set). An fdatasync after an append that grows the file must also
+/// write the new length; inside allocated space it writes only the data.
+/// Measured on the VM of benches/compare/RESULTS.md (245-byte appends, median
+/// of 600): ~240 µs growing the file, ~165 µs inside allocated space.
+const PREALLOCATE: u64 = 1 << 20;
+
 /// The longest lease TTL accepted, in seconds (etcd's limit).
 pub(crate) const MAX_LEASE_TTL: i64 = 9_000_000_000;
 
@@ -187,6 +194,10 @@ pub(crate) struct Writer {
     file: Arc<File>,
     /// Bytes of the active segment written so far.
     active_len: u64,
+    /// Length of the active segment file: allocated ahead of `active_len`
+    /// ([`PREALLOCATE`]); the bytes between are zeros, which recovery treats
+    /// as a torn tail. `u64::MAX` when allocation failed for this segment.
+    allocated: u64,
     /// Bytes written but not yet synced.
     dirty: bool,
     last_sync: Instant,
@@ -301,10 +312,12 @@ impl WriterThread {
         }
         let mut w = lock(&self.writer);
         w.stopped = true;
-        if w.dirty {
-            if let Err(e) = w.sync() {
-                w.shared.poison(&e);
-            }
+        // A closed store's active segment ends at its last frame.
+        if let Err(e) = w
+            .trim()
+            .and_then(|()| if w.dirty { w.sync() } else { Ok(()) })
+        {
+            w.shared.poison(&e);
         }
         // Whatever is still queued is answered `Closed`; whatever comes
         // later is never read, and its sender stops waiting on this flag.
@@ -390,6 +403,7 @@ impl Writer {
             shared,
             file,
             active_len,
+            allocated: active_len,
             dirty: false,
             last_sync: Instant::now(),
             group_buf: Vec::new(),
@@ -802,6 +816,10 @@ impl Writer {
             return Ok(());
         }
         let base = self.active_len;
+        let end = base + self.group_buf.len() as u64;
+        if end > self.allocated {
+            self.preallocate(end);
+        }
         let written = if crate::failpoint::fails("writer.append_enospc") {
             // ENOSPC, as a full disk reports it.
             Err(std::io::Error::from_raw_os_error(28))
@@ -869,6 +887,35 @@ impl Writer {
         Ok(())
     }
 
+    /// Allocates the active segment up to [`PREALLOCATE`] past `end`. On a
+    /// file system that cannot, appends simply grow the file.
+    fn preallocate(&mut self, end: u64) {
+        let target = end + PREALLOCATE.min(self.shared.options.segment_size);
+        self.allocated = match fs2::FileExt::allocate(&*self.file, target) {
+            Ok(()) => target,
+            Err(_) => u64::MAX,
+        };
+    }
+
+    /// Cuts the active segment back to its last frame, durably (its new
+    /// length included): before it is sealed, since a sealed segment ends
+    /// at its last frame, and at close.
+    fn trim(&mut self) -> Result<()> {
+        if self.allocated == self.active_len {
+            return Ok(());
+        }
+        let ctx = |what: &str| format!("{what} the active segment to its last frame");
+        self.file
+            .set_len(self.active_len)
+            .map_err(|e| Error::io(ctx("cut"), e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(ctx("fsync after cutting"), e))?;
+        self.allocated = self.active_len;
+        self.dirty = false;
+        Ok(())
+    }
+
     /// A roll asked for by the compactor: refused on a poisoned store, and
     /// a no-op on an empty active segment; a failure poisons the store like
     /// any failed roll.
@@ -892,7 +939,10 @@ impl Writer {
         let Ok(next_id) = self.shared.allocate_segment_id() else {
             return Ok(());
         };
-        self.sync()?;
+        self.trim()?;
+        if self.dirty {
+            self.sync()?;
+        }
         let (id, entries) = {
             let state = self.shared.read_state();
             (state.revs.active.id, state.revs.active.entries.clone())
@@ -905,6 +955,7 @@ impl Writer {
         let sealed = Arc::new(SealedSegment::open(&dir, id)?);
         self.file = Arc::clone(&next.file);
         self.active_len = FIRST_FRAME_OFFSET;
+        self.allocated = FIRST_FRAME_OFFSET;
         self.shared.write_state().revs.roll(sealed, next);
         Ok(())
     }

@@ -39,7 +39,6 @@ fn file_len(path: &Path) -> u64 {
     fs::metadata(path).expect("metadata").len()
 }
 
-/// Copies every regular file of `from` into a fresh temporary directory.
 fn all_kvs(db: &Db) -> Vec<KeyValue> {
     db.range(RangeRequest::new(KeyRange::all()))
         .expect("range all")
@@ -137,9 +136,13 @@ fn fixture() -> Fixture {
         i += 1;
     }
     let state_before = all_kvs(&db);
+    let prev_rev = db.current_revision();
+    // A live store's active segment is allocated ahead of its last frame;
+    // a closed one ends at it.
+    db.close().expect("close");
     let seg = active_segment(dir.path());
     let len_before = file_len(&seg);
-    let prev_rev = db.current_revision();
+    let db = Db::open(dir.path(), options()).expect("reopen");
     // The last write: one frame holding three operations.
     let last = db
         .txn(Txn::new().and_then([
@@ -288,4 +291,51 @@ fn garbage_after_the_last_frame_is_a_torn_tail() {
         check_history(&db, &f.history, &what);
         db.close().expect("close");
     }
+}
+
+/// The writer allocates the active segment ahead of its appends (so that an
+/// fdatasync does not also write the file's length): what a crash leaves is
+/// the frames, then zeros to the allocated end. Open cuts the zeros as a torn
+/// tail and loses nothing; a clean close leaves no zeros behind.
+#[test]
+fn the_preallocated_tail_of_a_live_store_is_cut_at_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = || Options::default().sync(revkv::SyncPolicy::Always);
+    let db = Db::open(dir.path(), options()).expect("open");
+    let mut acked = Vec::new();
+    for i in 0..20u32 {
+        let key = format!("k{i:02}");
+        let rev = db.put(key.as_str(), format!("v{i}")).expect("put").revision;
+        acked.push((key, rev));
+    }
+    let image = support::copy_dir(dir.path());
+    db.close().expect("close");
+
+    let seg = active_segment(dir.path());
+    let closed = fs::read(&seg).expect("read closed segment");
+    let image_seg = image.path().join(seg.file_name().expect("name"));
+    let live = fs::read(&image_seg).expect("read image segment");
+    assert!(
+        live.len() > closed.len(),
+        "live segment {} bytes, closed {}: not allocated ahead",
+        live.len(),
+        closed.len()
+    );
+    assert_eq!(&live[..closed.len()], &closed[..], "same frames");
+    assert!(
+        live[closed.len()..].iter().all(|&b| b == 0),
+        "zeros after the last frame"
+    );
+
+    let db = Db::open(image.path(), options()).expect("open crash image");
+    assert_eq!(file_len(&image_seg), closed.len() as u64, "zeros cut");
+    for (i, (key, rev)) in acked.iter().enumerate() {
+        let kv = db.get(key).expect("get").expect("acknowledged put");
+        assert_eq!(
+            (kv.value, kv.mod_revision),
+            (format!("v{i}").into_bytes(), *rev)
+        );
+    }
+    assert_eq!(db.put("next", "x").expect("put").revision, 21);
+    db.close().expect("close");
 }

@@ -129,10 +129,12 @@ fn a_small_bench_prints_every_row_with_figures_that_parse() {
     let live_mib = live as f64 * 174.0 / (1024.0 * 1024.0);
     let expected = vec![
         "raw limit: append 200 B + fdatasync, 100 times: median (p99), before / after the workloads".to_string(),
+        "raw limit: write 200 B into allocated space + fdatasync, 100 times: median (p99), before / after the workloads".into(),
         "raw limit: sequential write, 8 MiB in 1 MiB writes + fsync, before / after the workloads".into(),
         "bulk load: 10,000 entries, 1,000 per durable txn".into(),
         "individual durable writes: 100 × (1 put + commit)".into(),
         "raw append 200 B + fdatasync, median of 200, just before / after the 100 writes".into(),
+        "raw write 200 B into allocated space + fdatasync, median of 200, before / after".into(),
         "durable writes, 8 threads × 25 puts".into(),
         "random reads: 10,000, 1 thread".into(),
         "random reads: 10,000, 2 threads".into(),
@@ -154,12 +156,12 @@ fn a_small_bench_prints_every_row_with_figures_that_parse() {
     let at = |i: usize| cell[expected[i].as_str()];
 
     // Raw limits: "p50 (p99) / p50 (p99)" and "N MiB/s / N MiB/s".
-    for side in at(0).split(" / ") {
+    for side in at(0).split(" / ").chain(at(1).split(" / ")) {
         let (p50, p99) = side.split_once(" (").expect("median (p99)");
         let p99 = p99.strip_suffix(')').expect("(p99)");
         assert!(secs(p50) > 0.0 && secs(p99) >= secs(p50), "{side}");
     }
-    for side in at(1).split(" / ") {
+    for side in at(2).split(" / ") {
         let mib_s: f64 = side
             .strip_suffix(" MiB/s")
             .expect("MiB/s")
@@ -167,19 +169,21 @@ fn a_small_bench_prints_every_row_with_figures_that_parse() {
             .expect("a number");
         assert!(mib_s > 0.0, "{side}");
     }
-    time_and_rate(at(2), 10_000.0);
-    let singles = time_and_rate(at(3), 100.0);
-    let (_, percentiles) = at(3).split_once(" (p50 ").expect("p50");
+    time_and_rate(at(3), 10_000.0);
+    let singles = time_and_rate(at(4), 100.0);
+    let (_, percentiles) = at(4).split_once(" (p50 ").expect("p50");
     let (p50, p99) = percentiles
         .strip_suffix(')')
         .and_then(|p| p.split_once(", p99 "))
         .expect("p50 .., p99 ..");
-    assert!(secs(p50) <= secs(p99) && secs(p99) <= singles, "{}", at(3));
-    for side in at(4).split(" / ") {
-        assert!(secs(side) > 0.0, "{}", at(4));
+    assert!(secs(p50) <= secs(p99) && secs(p99) <= singles, "{}", at(4));
+    for i in [5, 6] {
+        for side in at(i).split(" / ") {
+            assert!(secs(side) > 0.0, "{}", at(i));
+        }
     }
-    time_and_rate(at(5), 200.0);
-    for i in [6, 7] {
+    time_and_rate(at(7), 200.0);
+    for i in [8, 9] {
         assert!(
             !at(i).contains('('),
             "every read found its key, none capped: {}",
@@ -187,19 +191,23 @@ fn a_small_bench_prints_every_row_with_figures_that_parse() {
         );
         time_and_rate(at(i), 10_000.0);
     }
-    assert!(!at(8).contains('('), "every range read found 10: {}", at(8));
-    time_and_rate(at(8), 5_000.0);
-    time_and_rate(at(9), 5_000.0);
-    assert!(secs(at(10)) > 0.0);
-    assert!(secs(at(11)) > 0.0);
-    assert_eq!(at(12), "0", "acknowledged writes missing after kill -9");
+    assert!(
+        !at(10).contains('('),
+        "every range read found 10: {}",
+        at(10)
+    );
+    time_and_rate(at(10), 5_000.0);
+    time_and_rate(at(11), 5_000.0);
+    assert!(secs(at(12)) > 0.0);
+    assert!(secs(at(13)) > 0.0);
+    assert_eq!(at(14), "0", "acknowledged writes missing after kill -9");
     // Each stored entry takes at least its 174 bytes of key and value.
-    assert!(bytes(at(13)) >= 10_300.0 * 174.0, "{}", at(13));
-    assert!(bytes(at(14)) >= bytes(at(13)), "removals add tombstones");
-    assert!(secs(at(15)) >= 0.0);
-    assert!(bytes(at(16)) >= live as f64 * 174.0, "{}", at(16));
-    assert!(bytes(at(17)) >= live as f64 * 174.0, "{}", at(17));
-    for i in [18, 19] {
+    assert!(bytes(at(15)) >= 10_300.0 * 174.0, "{}", at(15));
+    assert!(bytes(at(16)) >= bytes(at(15)), "removals add tombstones");
+    assert!(secs(at(17)) >= 0.0);
+    assert!(bytes(at(18)) >= live as f64 * 174.0, "{}", at(18));
+    assert!(bytes(at(19)) >= live as f64 * 174.0, "{}", at(19));
+    for i in [20, 21] {
         if cfg!(target_os = "linux") {
             assert!(bytes(at(i)) > 1024.0 * 1024.0, "{}", at(i));
         } else {

@@ -157,8 +157,9 @@ impl RevIndex {
 
     /// Bytes of all segment and index files.
     pub(crate) fn disk_bytes(&self) -> u64 {
-        let active = self.active.file.metadata().map(|m| m.len()).unwrap_or(0);
-        self.sealed.iter().map(|s| s.disk_bytes()).sum::<u64>() + active
+        // The active segment up to its last published frame: the writer
+        // allocates it ahead of its appends.
+        self.sealed.iter().map(|s| s.disk_bytes()).sum::<u64>() + self.active.published_len
     }
 
     /// Number of segment files.

@@ -265,10 +265,11 @@ impl ActiveSegment {
             return Ok(());
         }
         let len = self.published_len.max(ahead).next_power_of_two();
-        // SAFETY: the mapped file is only ever appended to while mapped (the
-        // torn-tail truncation happens in recovery, before any map exists),
-        // and readers only touch bytes below `published_len`, which are
-        // written and never change; the directory lock keeps other revkv
+        // SAFETY: while mapped, the file is only appended to, allocated
+        // further, or cut back to its last frame (never below
+        // `published_len`; the torn-tail truncation happens in recovery,
+        // before any map exists), and readers only touch bytes below
+        // `published_len`, which are written and never change; the directory lock keeps other revkv
         // processes out.
         let map = unsafe {
             memmap2::MmapOptions::new()

@@ -3,7 +3,7 @@
 
 use crate::data::{key, pairs, value, Rng, KEY_LEN, VALUE_LEN};
 use crate::engines::{Engine, Result};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::Path;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -94,13 +94,21 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64()
 }
 
-/// The median of 200 appends of 200 bytes + fdatasync to a fresh `path`.
-pub fn raw_fdatasync_p50(path: &Path) -> Result<f64> {
+/// The median of 200 writes of 200 bytes + fdatasync to a fresh `path`:
+/// appends that grow the file, or (`allocated`) writes into a file whose
+/// bytes were written (zeros) and synced beforehand, so that fdatasync has no
+/// file length to write.
+pub fn raw_fdatasync_p50(path: &Path, allocated: bool) -> Result<f64> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .open(path)?;
+    if allocated {
+        f.write_all(&[0u8; 200 * 200])?;
+        f.sync_all()?;
+        f.seek(std::io::SeekFrom::Start(0))?;
+    }
     let mut lat = Vec::with_capacity(200);
     for _ in 0..200 {
         let t = Instant::now();
@@ -151,7 +159,14 @@ pub fn load<E: Engine>(dir: &Path, p: &Params) -> Result<()> {
         // limit measured right before and after, from this process, next to
         // the store (the machine is shared: the limit moves minute to minute).
         let raw_file = dir.with_extension("raw");
-        report("raw_before_single_p50_s", raw_fdatasync_p50(&raw_file)?);
+        report(
+            "raw_before_single_p50_s",
+            raw_fdatasync_p50(&raw_file, false)?,
+        );
+        report(
+            "raw_alloc_before_single_p50_s",
+            raw_fdatasync_p50(&raw_file, true)?,
+        );
         let mut lat = Vec::with_capacity(SINGLE_PUTS as usize);
         let t0 = Instant::now();
         for i in n..n + SINGLE_PUTS {
@@ -165,7 +180,14 @@ pub fn load<E: Engine>(dir: &Path, p: &Params) -> Result<()> {
         report("single_puts_s", total.as_secs_f64());
         report("single_put_p50_s", percentile(&lat, 0.5));
         report("single_put_p99_s", percentile(&lat, 0.99));
-        report("raw_after_single_p50_s", raw_fdatasync_p50(&raw_file)?);
+        report(
+            "raw_after_single_p50_s",
+            raw_fdatasync_p50(&raw_file, false)?,
+        );
+        report(
+            "raw_alloc_after_single_p50_s",
+            raw_fdatasync_p50(&raw_file, true)?,
+        );
         progress(&format!(
             "1,000 individual durable writes: {:.2} s",
             total.as_secs_f64()

@@ -236,11 +236,27 @@ fn raw_limits(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<Raw, F
             table::fmt_count(c.raw_syncs)
         ),
     );
-    let (p50, p99) =
-        system::fdatasync_latency(&work.file(workdir::RAW_SYNC), c.raw_syncs, &mut |done| {
-            progress.tick(done)
-        })
-        .map_err(|e| io("raw fdatasync", e))?;
+    let (p50, p99) = system::fdatasync_latency(
+        &work.file(workdir::RAW_SYNC),
+        c.raw_syncs,
+        false,
+        &mut |done| progress.tick(done),
+    )
+    .map_err(|e| io("raw fdatasync", e))?;
+    progress.step(
+        c.raw_syncs,
+        &format!(
+            "raw limit: {} × write into allocated space + fdatasync",
+            table::fmt_count(c.raw_syncs)
+        ),
+    );
+    let (alloc_p50, alloc_p99) = system::fdatasync_latency(
+        &work.file(workdir::RAW_SYNC),
+        c.raw_syncs,
+        true,
+        &mut |done| progress.tick(done),
+    )
+    .map_err(|e| io("raw fdatasync", e))?;
     progress.step(
         c.raw_mib,
         &format!("raw limit: sequential write, {} MiB", c.raw_mib),
@@ -252,6 +268,8 @@ fn raw_limits(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<Raw, F
     Ok(Raw {
         fdatasync_p50: p50.as_secs_f64(),
         fdatasync_p99: p99.as_secs_f64(),
+        alloc_fdatasync_p50: alloc_p50.as_secs_f64(),
+        alloc_fdatasync_p99: alloc_p99.as_secs_f64(),
         seq_mib_s: seq,
     })
 }

@@ -124,8 +124,11 @@ fn load(root: &Path, store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<()
     let raw_failed = |e: std::io::Error| failed(format!("raw fdatasync in {}: {e}", raw.display()));
     rep.step(RAW_AROUND_SINGLE, "raw fdatasync, before the single writes")?;
     let (before, _) =
-        fdatasync_latency(&raw, RAW_AROUND_SINGLE, &mut |_| {}).map_err(raw_failed)?;
+        fdatasync_latency(&raw, RAW_AROUND_SINGLE, false, &mut |_| {}).map_err(raw_failed)?;
     rep.secs("raw_before_single_p50_s", before)?;
+    let (before, _) =
+        fdatasync_latency(&raw, RAW_AROUND_SINGLE, true, &mut |_| {}).map_err(raw_failed)?;
+    rep.secs("raw_alloc_before_single_p50_s", before)?;
     rep.step(
         singles,
         &format!("{} individual durable writes", fmt_count(singles)),
@@ -145,8 +148,12 @@ fn load(root: &Path, store: &Path, plan: &Plan, rep: &mut Reporter) -> Result<()
     rep.secs("single_put_p50_s", percentile(&lat, 0.5))?;
     rep.secs("single_put_p99_s", percentile(&lat, 0.99))?;
     rep.step(RAW_AROUND_SINGLE, "raw fdatasync, after the single writes")?;
-    let (after, _) = fdatasync_latency(&raw, RAW_AROUND_SINGLE, &mut |_| {}).map_err(raw_failed)?;
+    let (after, _) =
+        fdatasync_latency(&raw, RAW_AROUND_SINGLE, false, &mut |_| {}).map_err(raw_failed)?;
     rep.secs("raw_after_single_p50_s", after)?;
+    let (after, _) =
+        fdatasync_latency(&raw, RAW_AROUND_SINGLE, true, &mut |_| {}).map_err(raw_failed)?;
+    rep.secs("raw_alloc_after_single_p50_s", after)?;
 
     // THREADS threads of durable puts, all at once. The time runs from the
     // first thread's start to the last thread's end, taken in the threads.

@@ -4,16 +4,19 @@
 
 use super::data::Rng;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The median and the 99th percentile of `n` appends of 200 bytes +
-/// fdatasync to a fresh file at `path` (removed afterwards); `tick` is told
-/// how many were done.
+/// The median and the 99th percentile of `n` writes of 200 bytes +
+/// fdatasync to a fresh file at `path` (removed afterwards): appends that
+/// grow the file, or (`allocated`) writes into bytes written (zeros) and
+/// synced beforehand, so that fdatasync has no file length to write. `tick`
+/// is told how many were done.
 pub fn fdatasync_latency(
     path: &Path,
     n: u64,
+    allocated: bool,
     tick: &mut dyn FnMut(u64),
 ) -> io::Result<(Duration, Duration)> {
     let mut f = OpenOptions::new()
@@ -22,6 +25,14 @@ pub fn fdatasync_latency(
         .write(true)
         .open(path)?;
     let buf = [0x5au8; 200];
+    if allocated {
+        let zeros = vec![0u8; buf.len()];
+        for _ in 0..n {
+            f.write_all(&zeros)?;
+        }
+        f.sync_all()?;
+        f.seek(SeekFrom::Start(0))?;
+    }
     let mut lat = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
     for i in 0..n {
         let t = Instant::now();

@@ -15,6 +15,10 @@ pub struct Raw {
     pub fdatasync_p50: f64,
     /// Append 200 B + fdatasync: 99th percentile, seconds.
     pub fdatasync_p99: f64,
+    /// Write 200 B into allocated space + fdatasync: median, seconds.
+    pub alloc_fdatasync_p50: f64,
+    /// Write 200 B into allocated space + fdatasync: 99th percentile, seconds.
+    pub alloc_fdatasync_p99: f64,
     /// Sequential write, MiB/s.
     pub seq_mib_s: f64,
 }
@@ -127,6 +131,19 @@ pub fn rows(plan: &Plan, raw: [Raw; 2], r: &Results) -> Vec<(String, String)> {
         ),
         (
             format!(
+                "raw limit: write 200 B into allocated space + fdatasync, {} times: median (p99), before / after the workloads",
+                fmt_count(c.raw_syncs)
+            ),
+            Some(format!(
+                "{} ({}) / {} ({})",
+                fmt_secs(before.alloc_fdatasync_p50),
+                fmt_secs(before.alloc_fdatasync_p99),
+                fmt_secs(after.alloc_fdatasync_p50),
+                fmt_secs(after.alloc_fdatasync_p99)
+            )),
+        ),
+        (
+            format!(
                 "raw limit: sequential write, {} MiB in 1 MiB writes + fsync, before / after the workloads",
                 fmt_count(c.raw_mib)
             ),
@@ -165,6 +182,18 @@ pub fn rows(plan: &Plan, raw: [Raw; 2], r: &Results) -> Vec<(String, String)> {
                     "{} / {}",
                     fmt_secs(*r.get("raw_before_single_p50_s")?),
                     fmt_secs(*r.get("raw_after_single_p50_s")?)
+                ))
+            })(),
+        ),
+        (
+            format!(
+                "raw write 200 B into allocated space + fdatasync, median of {RAW_AROUND_SINGLE}, before / after"
+            ),
+            (|| {
+                Some(format!(
+                    "{} / {}",
+                    fmt_secs(*r.get("raw_alloc_before_single_p50_s")?),
+                    fmt_secs(*r.get("raw_alloc_after_single_p50_s")?)
                 ))
             })(),
         ),
@@ -289,6 +318,8 @@ mod tests {
         let raw = Raw {
             fdatasync_p50: 146e-6,
             fdatasync_p99: 254e-6,
+            alloc_fdatasync_p50: 120e-6,
+            alloc_fdatasync_p99: 200e-6,
             seq_mib_s: 1892.0,
         };
         let mut r = Results::new();
@@ -296,14 +327,15 @@ mod tests {
         r.insert("crash_lost".into(), 0.0);
         let rows = rows(&plan, [raw, raw], &r);
         let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
-        // The rows of benches/compare/RESULTS.md, run 4, after the two raw
+        // The rows of benches/compare/RESULTS.md, run 8, after the three raw
         // limits (which the harness shows in a table of their own).
         assert_eq!(
-            labels[2..],
+            labels[3..],
             [
                 "bulk load: 1,000,000 entries, 1,000 per durable txn",
                 "individual durable writes: 1,000 × (1 put + commit)",
                 "raw append 200 B + fdatasync, median of 200, just before / after the 1,000 writes",
+                "raw write 200 B into allocated space + fdatasync, median of 200, before / after",
                 "durable writes, 8 threads × 250 puts",
                 "random reads: 1,000,000, 1 thread",
                 "random reads: 1,000,000, 2 threads",
@@ -322,11 +354,12 @@ mod tests {
             ]
         );
         assert_eq!(rows[0].1, "146 µs (254 µs) / 146 µs (254 µs)");
-        assert_eq!(rows[1].1, "1892 MiB/s / 1892 MiB/s");
-        assert_eq!(rows[2].1, "4.77 s · 210k/s");
-        assert_eq!(rows[12].1, "0");
+        assert_eq!(rows[1].1, "120 µs (200 µs) / 120 µs (200 µs)");
+        assert_eq!(rows[2].1, "1892 MiB/s / 1892 MiB/s");
+        assert_eq!(rows[3].1, "4.77 s · 210k/s");
+        assert_eq!(rows[14].1, "0");
         // Missing figures are dashes; a missing peak RSS is "n/a".
-        assert_eq!(rows[3].1, "–");
-        assert_eq!(rows[19].1, "n/a");
+        assert_eq!(rows[4].1, "–");
+        assert_eq!(rows[21].1, "n/a");
     }
 }
