@@ -433,7 +433,7 @@ impl Db {
         if !txn.may_write() {
             let state = self.shared.read_state();
             let empty = Overlay::new();
-            let ev = evaluate(&state, &empty, &txn, state.current + 1, &|_| false)?;
+            let ev = evaluate(&state, &empty, txn, state.current + 1, &|_| false)?;
             return Ok(ev.response);
         }
         if let Some(cause) = self.shared.poisoned() {

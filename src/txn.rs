@@ -315,34 +315,6 @@ pub(crate) struct Head {
 /// Writes not yet published, newest state per key.
 pub(crate) type Overlay = BTreeMap<Vec<u8>, Head>;
 
-/// One write a transaction produced, ready to encode.
-#[derive(Debug, Clone)]
-pub(crate) struct Write {
-    pub sub: u32,
-    pub kind: OpKind,
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-    pub create_revision: u64,
-    pub version: u64,
-    pub lease: i64,
-    pub prev_mod_revision: u64,
-}
-
-impl Write {
-    pub(crate) fn as_record(&self) -> RecordOp<'_> {
-        RecordOp {
-            sub: self.sub,
-            kind: self.kind,
-            key: &self.key,
-            value: &self.value,
-            create_revision: self.create_revision,
-            version: self.version,
-            lease: self.lease,
-            prev_mod_revision: self.prev_mod_revision,
-        }
-    }
-}
-
 /// The state a transaction evaluates against: the published state at its
 /// current revision, then unpublished writes of the same group, then the
 /// transaction's own earlier writes.
@@ -427,21 +399,49 @@ impl HeadView<'_> {
 /// What evaluating a transaction produced.
 pub(crate) struct Evaluated {
     pub response: TxnResponse,
-    /// The writes, empty when the transaction wrote nothing.
-    pub writes: Vec<Write>,
+    /// One event per write, in write order (= `sub` order), each with its
+    /// previous kv; empty when the transaction wrote nothing. The record's
+    /// ops are made from these ([`Evaluated::record_ops`]).
+    pub events: Vec<Event>,
+    /// Per event, the revision of the key's previous record, put or
+    /// tombstone (the op's `prev_mod_revision`, format.md §5.3).
+    pub prev_mod_revisions: Vec<u64>,
     /// The new head of every key written.
     pub overlay: Overlay,
-    /// One event per write, in write order, each with its previous kv.
-    pub events: Vec<Event>,
+}
+
+impl Evaluated {
+    /// The ops of the transaction's record, borrowed from its events.
+    pub(crate) fn record_ops(&self) -> Vec<RecordOp<'_>> {
+        self.events
+            .iter()
+            .zip(&self.prev_mod_revisions)
+            .enumerate()
+            .map(|(sub, (e, &prev_mod_revision))| RecordOp {
+                sub: sub as u32,
+                kind: match e.kind {
+                    EventKind::Put => OpKind::Put,
+                    EventKind::Delete => OpKind::Delete,
+                },
+                key: &e.kv.key,
+                value: &e.kv.value,
+                create_revision: e.kv.create_revision,
+                version: e.kv.version,
+                lease: e.kv.lease,
+                prev_mod_revision,
+            })
+            .collect()
+    }
 }
 
 /// Evaluates `txn` against `group` (unpublished writes) on top of `state`,
 /// as revision `rev` should it write. Nothing is changed: the caller applies
-/// `writes` and `overlay` only if it commits them.
+/// the events and `overlay` only if it commits them. The keys and values of
+/// its puts move into the events.
 pub(crate) fn evaluate(
     state: &State,
     group: &Overlay,
-    txn: &Txn,
+    txn: Txn,
     rev: u64,
     lease_exists: &dyn Fn(i64) -> bool,
 ) -> Result<Evaluated> {
@@ -457,12 +457,8 @@ pub(crate) fn evaluate(
             break;
         }
     }
-    let ops = if succeeded {
-        &txn.success
-    } else {
-        &txn.failure
-    };
-    let mut writes = Vec::new();
+    let ops = if succeeded { txn.success } else { txn.failure };
+    let mut prev_mod_revisions = Vec::new();
     let mut events = Vec::new();
     let mut responses = Vec::with_capacity(ops.len());
     for op in ops {
@@ -483,53 +479,35 @@ pub(crate) fn evaluate(
                     )));
                 }
                 let kv = KeyValue {
-                    key: p.key.clone(),
-                    value: p.value.clone(),
                     create_revision: head.kv.as_ref().map_or(rev, |kv| kv.create_revision),
                     mod_revision: rev,
                     version: head.kv.as_ref().map_or(1, |kv| kv.version + 1),
                     lease: p.lease,
+                    key: p.key,
+                    value: p.value,
                 };
-                writes.push(Write {
-                    sub: writes.len() as u32,
-                    kind: OpKind::Put,
-                    key: kv.key.clone(),
-                    value: kv.value.clone(),
-                    create_revision: kv.create_revision,
-                    version: kv.version,
-                    lease: kv.lease,
-                    prev_mod_revision: head.last_rev,
-                });
-                events.push(Event {
-                    kind: EventKind::Put,
-                    kv: kv.clone(),
-                    prev_kv: head.kv.clone(),
-                });
+                prev_mod_revisions.push(head.last_rev);
                 local.insert(
-                    p.key.clone(),
+                    kv.key.clone(),
                     Head {
-                        kv: Some(kv),
+                        kv: Some(kv.clone()),
                         last_rev: rev,
                     },
                 );
                 responses.push(OpResponse::Put(PutResponse {
                     revision: rev,
-                    prev_kv: if p.prev_kv { head.kv } else { None },
+                    prev_kv: if p.prev_kv { head.kv.clone() } else { None },
                 }));
+                events.push(Event {
+                    kind: EventKind::Put,
+                    kv,
+                    prev_kv: head.kv,
+                });
             }
             Op::Delete(d) => {
                 let victims = view.live(&d.range)?;
                 for kv in &victims {
-                    writes.push(Write {
-                        sub: writes.len() as u32,
-                        kind: OpKind::Delete,
-                        key: kv.key.clone(),
-                        value: Vec::new(),
-                        create_revision: 0,
-                        version: 0,
-                        lease: 0,
-                        prev_mod_revision: kv.mod_revision,
-                    });
+                    prev_mod_revisions.push(kv.mod_revision);
                     local.insert(
                         kv.key.clone(),
                         Head {
@@ -553,10 +531,10 @@ pub(crate) fn evaluate(
                     prev_kvs: if d.prev_kv { victims } else { Vec::new() },
                 }));
             }
-            Op::Range(r) => responses.push(OpResponse::Range(view.range(r)?)),
+            Op::Range(r) => responses.push(OpResponse::Range(view.range(&r)?)),
         }
     }
-    let revision = if writes.is_empty() { rev - 1 } else { rev };
+    let revision = if events.is_empty() { rev - 1 } else { rev };
     for resp in &mut responses {
         match resp {
             OpResponse::Put(p) => p.revision = revision,
@@ -570,9 +548,9 @@ pub(crate) fn evaluate(
             succeeded,
             responses,
         },
-        writes,
-        overlay: local,
         events,
+        prev_mod_revisions,
+        overlay: local,
     })
 }
 

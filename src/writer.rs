@@ -19,7 +19,6 @@ use crate::format::frame::{
 };
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{encode_lease, LeaseRecord};
-use crate::format::record::OpKind;
 use crate::format::record::{encode_txn, RecordOp};
 use crate::format::{MAX_COUNTER, MAX_PAYLOAD};
 use crate::index::KeyRev;
@@ -27,7 +26,7 @@ use crate::lease::LeaseTable;
 use crate::options::{Compression, SyncPolicy};
 use crate::state::State;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
-use crate::txn::{evaluate, Head, HeadView, Op, Overlay, Txn, TxnResponse, Write};
+use crate::txn::{evaluate, Head, HeadView, Op, Overlay, Txn, TxnResponse};
 use crate::types::{DeleteRequest, Event, EventKind, KeyValue};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{BTreeSet, HashMap};
@@ -454,7 +453,7 @@ impl Writer {
             for req in requests.drain(..) {
                 match req {
                     Request::Txn { txn, reply } => {
-                        let result = self.run_txn(&state, &mut group, &txn);
+                        let result = self.run_txn(&state, &mut group, txn);
                         replies.push(Pending::Txn(reply, result));
                     }
                     Request::Lease { op, reply } => {
@@ -501,7 +500,7 @@ impl Writer {
     }
 
     /// Evaluates and stages one transaction.
-    fn run_txn(&mut self, state: &State, group: &mut Group, txn: &Txn) -> Result<TxnResponse> {
+    fn run_txn(&mut self, state: &State, group: &mut Group, txn: Txn) -> Result<TxnResponse> {
         let rev = group.next_rev;
         let ev = {
             let exists = |id: i64| self.lease_alive(group, id).is_some();
@@ -559,7 +558,7 @@ impl Writer {
                         .into_iter()
                         .map(|k| Op::Delete(DeleteRequest::key(k))),
                 );
-                let resp = self.run_txn(state, group, &txn)?;
+                let resp = self.run_txn(state, group, txn)?;
                 self.stage_lease(LeaseRecord::Revoke { id }, group);
                 group.leases.insert(id, None);
                 Ok(LeaseReply::Revoked {
@@ -604,69 +603,53 @@ impl Writer {
                 }
                 let mut ev = crate::txn::Evaluated {
                     response: TxnResponse::default(),
-                    writes: Vec::with_capacity(ops.len()),
-                    overlay: Overlay::new(),
                     events: Vec::with_capacity(ops.len()),
+                    prev_mod_revisions: Vec::with_capacity(ops.len()),
+                    overlay: Overlay::new(),
                 };
-                for (sub, op) in ops.into_iter().enumerate() {
+                for op in ops {
                     let view = HeadView {
                         state,
                         layers: [&group.overlay, &ev.overlay],
                     };
                     let head = view.head(&op.key)?;
-                    let (kind, kv) = match op.kind {
-                        EventKind::Put => (
-                            OpKind::Put,
-                            Some(KeyValue {
-                                key: op.key.clone(),
-                                value: op.value.clone(),
-                                create_revision: op.create_revision,
-                                mod_revision: revision,
-                                version: op.version,
-                                lease: op.lease,
-                            }),
-                        ),
-                        EventKind::Delete => (OpKind::Delete, None),
-                    };
-                    if kind == OpKind::Put && (op.version == 0 || op.create_revision == 0) {
+                    let put = op.kind == EventKind::Put;
+                    if put && (op.version == 0 || op.create_revision == 0) {
                         return Err(Error::InvalidArgument(format!(
                             "put of {:?} at {revision} without version",
                             String::from_utf8_lossy(&op.key)
                         )));
                     }
-                    ev.events.push(Event {
-                        kind: op.kind,
-                        kv: kv.clone().unwrap_or(KeyValue {
-                            key: op.key.clone(),
+                    // A delete's event carries only its key and revision,
+                    // and so does its record op.
+                    let kv = if put {
+                        KeyValue {
+                            key: op.key,
+                            value: op.value,
+                            create_revision: op.create_revision,
+                            mod_revision: revision,
+                            version: op.version,
+                            lease: op.lease,
+                        }
+                    } else {
+                        KeyValue {
+                            key: op.key,
                             mod_revision: revision,
                             ..KeyValue::default()
-                        }),
-                        prev_kv: head.kv,
-                    });
+                        }
+                    };
                     ev.overlay.insert(
-                        op.key.clone(),
+                        kv.key.clone(),
                         Head {
-                            kv,
+                            kv: put.then(|| kv.clone()),
                             last_rev: revision,
                         },
                     );
-                    ev.writes.push(Write {
-                        sub: sub as u32,
-                        kind,
-                        key: op.key,
-                        value: if kind == OpKind::Put {
-                            op.value
-                        } else {
-                            Vec::new()
-                        },
-                        create_revision: if kind == OpKind::Put {
-                            op.create_revision
-                        } else {
-                            0
-                        },
-                        version: if kind == OpKind::Put { op.version } else { 0 },
-                        lease: if kind == OpKind::Put { op.lease } else { 0 },
-                        prev_mod_revision: op.prev_mod_revision,
+                    ev.prev_mod_revisions.push(op.prev_mod_revision);
+                    ev.events.push(Event {
+                        kind: op.kind,
+                        kv,
+                        prev_kv: head.kv,
                     });
                 }
                 group.next_rev = revision;
@@ -748,7 +731,7 @@ impl Writer {
         ev: crate::txn::Evaluated,
         group: &mut Group,
     ) -> Result<TxnResponse> {
-        if ev.writes.is_empty() {
+        if ev.events.is_empty() {
             return Ok(ev.response);
         }
         // Only a transaction that writes uses up a revision.
@@ -757,7 +740,7 @@ impl Writer {
                 "the revision space is exhausted".into(),
             ));
         }
-        let ops: Vec<RecordOp<'_>> = ev.writes.iter().map(|w| w.as_record()).collect();
+        let ops: Vec<RecordOp<'_>> = ev.record_ops();
         self.payload_buf.clear();
         encode_txn(rev, &ops, &mut self.payload_buf);
         if self.payload_buf.len() > MAX_PAYLOAD {
