@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::format::record::{find_op, OpKind};
 use crate::index::{KeyIndex, KeyRev};
-use crate::storage::rev_index::RevIndex;
+use crate::storage::rev_index::{Located, RevIndex};
 use crate::types::{KeyValue, RangeRequest, RangeResponse};
 
 #[derive(Debug)]
@@ -41,21 +41,42 @@ impl State {
 
     /// Reads the record of one key write. With `keys_only` the value is left empty.
     pub(crate) fn load(&self, key: &[u8], at: KeyRev, keys_only: bool) -> Result<KeyValue> {
-        let kv = self.revs.with_payload(at.main, |payload| {
-            Ok(find_op(payload, at.sub)?.map(|op| KeyValue {
-                key: op.key.to_vec(),
-                value: if keys_only || op.kind == OpKind::Delete {
-                    Vec::new()
-                } else {
-                    op.value.to_vec()
-                },
-                create_revision: op.create_revision,
-                mod_revision: at.main,
-                version: op.version,
-                lease: op.lease,
-            }))
-        })?;
-        match kv.flatten() {
+        let frame = self.revs.locate(at.main)?;
+        if let Some(f) = &frame {
+            // The frame header and the op table first, then the op: two
+            // rounds of cache misses rather than three or four.
+            f.prefetch_table(at.sub);
+            f.prefetch_op(at.sub);
+        }
+        self.load_from(key, at, frame.as_ref(), keys_only)
+    }
+
+    /// Reads the record of one key write from its frame, found already.
+    fn load_from(
+        &self,
+        key: &[u8],
+        at: KeyRev,
+        frame: Option<&Located<'_>>,
+        keys_only: bool,
+    ) -> Result<KeyValue> {
+        let kv = match frame {
+            Some(frame) => frame.with_payload(|payload| {
+                Ok(find_op(payload, at.sub)?.map(|op| KeyValue {
+                    key: op.key.to_vec(),
+                    value: if keys_only || op.kind == OpKind::Delete {
+                        Vec::new()
+                    } else {
+                        op.value.to_vec()
+                    },
+                    create_revision: op.create_revision,
+                    mod_revision: at.main,
+                    version: op.version,
+                    lease: op.lease,
+                }))
+            })?,
+            None => None,
+        };
+        match kv {
             Some(kv) if kv.key == key => Ok(kv),
             _ => Err(Error::corruption(
                 &self.revs.active.path,
@@ -68,6 +89,35 @@ impl State {
                 ),
             )),
         }
+    }
+
+    /// Reads the records of several key writes into `out`, in order. Their
+    /// frames are found first and their bytes prefetched, so that the cache
+    /// misses of all of them overlap rather than follow one another.
+    fn load_batch(
+        &self,
+        batch: &[(&[u8], KeyRev)],
+        keys_only: bool,
+        out: &mut Vec<KeyValue>,
+    ) -> Result<()> {
+        let mut frames = Vec::with_capacity(batch.len());
+        for (_, at) in batch {
+            let frame = self.revs.locate(at.main)?;
+            if let Some(f) = &frame {
+                f.prefetch_table(at.sub);
+            }
+            frames.push(frame);
+        }
+        for (frame, (_, at)) in frames.iter().zip(batch) {
+            if let Some(f) = frame {
+                f.prefetch_op(at.sub);
+            }
+        }
+        out.reserve(batch.len());
+        for (frame, &(key, at)) in frames.iter().zip(batch) {
+            out.push(self.load_from(key, at, frame.as_ref(), keys_only)?);
+        }
+        Ok(())
     }
 
     /// The key-value of `key` at revision `at` (already resolved).
@@ -85,17 +135,31 @@ impl State {
             revision: self.current,
             ..RangeResponse::default()
         };
+        // Keys are read a batch at a time (see `load_batch`).
+        let batch_len = match req.limit {
+            0 => LOAD_BATCH,
+            limit => LOAD_BATCH.min(usize::try_from(limit).unwrap_or(LOAD_BATCH)),
+        };
+        let mut batch = Vec::with_capacity(batch_len);
         for (key, r) in self.keys.live_in(&req.range, at) {
             resp.count += 1;
             if req.count_only {
                 continue;
             }
-            if req.limit > 0 && resp.kvs.len() as u64 >= req.limit {
+            if req.limit > 0 && (resp.kvs.len() + batch.len()) as u64 >= req.limit {
                 resp.more = true;
                 continue;
             }
-            resp.kvs.push(self.load(key, r, req.keys_only)?);
+            batch.push((key, r));
+            if batch.len() == batch_len {
+                self.load_batch(&batch, req.keys_only, &mut resp.kvs)?;
+                batch.clear();
+            }
         }
+        self.load_batch(&batch, req.keys_only, &mut resp.kvs)?;
         Ok(resp)
     }
 }
+
+/// Most key writes a range reads at once.
+const LOAD_BATCH: usize = 16;
