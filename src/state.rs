@@ -48,47 +48,63 @@ impl State {
             f.prefetch_table(at.sub);
             f.prefetch_op(at.sub);
         }
-        self.load_from(key, at, frame.as_ref(), keys_only)
+        let mut kv = None;
+        self.load_from(key, at, frame.as_ref(), keys_only, |v| kv = Some(v))?;
+        kv.ok_or_else(|| self.missing(key, at))
     }
 
-    /// Reads the record of one key write from its frame, found already.
+    /// Reads the record of one key write from its frame, found already, and
+    /// hands it to `put` (built in place there, rather than returned through
+    /// each layer of `Result`s on the way out).
     fn load_from(
         &self,
         key: &[u8],
         at: KeyRev,
         frame: Option<&Located<'_>>,
         keys_only: bool,
-    ) -> Result<KeyValue> {
-        let kv = match frame {
-            Some(frame) => frame.with_payload(|payload| {
-                Ok(find_op(payload, at.sub)?.map(|op| KeyValue {
-                    key: op.key.to_vec(),
-                    value: if keys_only || op.kind == OpKind::Delete {
-                        Vec::new()
-                    } else {
-                        op.value.to_vec()
-                    },
-                    create_revision: op.create_revision,
-                    mod_revision: at.main,
-                    version: op.version,
-                    lease: op.lease,
-                }))
+        put: impl FnOnce(KeyValue),
+    ) -> Result<()> {
+        let found = match frame {
+            Some(frame) => frame.with_payload(|payload| match find_op(payload, at.sub)? {
+                Some(op) if op.key == key => {
+                    put(KeyValue {
+                        key: op.key.to_vec(),
+                        value: if keys_only || op.kind == OpKind::Delete {
+                            Vec::new()
+                        } else {
+                            op.value.to_vec()
+                        },
+                        create_revision: op.create_revision,
+                        mod_revision: at.main,
+                        version: op.version,
+                        lease: op.lease,
+                    });
+                    Ok(true)
+                }
+                _ => Ok(false),
             })?,
-            None => None,
+            None => false,
         };
-        match kv {
-            Some(kv) if kv.key == key => Ok(kv),
-            _ => Err(Error::corruption(
-                &self.revs.active.path,
-                0,
-                format!(
-                    "key index names revision {}.{} for {:?}, which no record holds",
-                    at.main,
-                    at.sub,
-                    String::from_utf8_lossy(key)
-                ),
-            )),
+        if found {
+            Ok(())
+        } else {
+            Err(self.missing(key, at))
         }
+    }
+
+    /// The error for a write the key index names but no record holds.
+    #[cold]
+    fn missing(&self, key: &[u8], at: KeyRev) -> Error {
+        Error::corruption(
+            &self.revs.active.path,
+            0,
+            format!(
+                "key index names revision {}.{} for {:?}, which no record holds",
+                at.main,
+                at.sub,
+                String::from_utf8_lossy(key)
+            ),
+        )
     }
 
     /// Reads the records of several key writes into `out`, in order. Their
@@ -115,7 +131,7 @@ impl State {
         }
         out.reserve(batch.len());
         for (frame, &(key, at)) in frames.iter().zip(batch) {
-            out.push(self.load_from(key, at, frame.as_ref(), keys_only)?);
+            self.load_from(key, at, frame.as_ref(), keys_only, |kv| out.push(kv))?;
         }
         Ok(())
     }
@@ -163,3 +179,44 @@ impl State {
 
 /// Most key writes a range reads at once.
 const LOAD_BATCH: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Db, Op, Options, SyncPolicy, Txn};
+
+    /// A key-index entry naming a write whose record holds another key, or
+    /// no op at that sub, or no frame at that revision, is a corruption
+    /// error, from a get and from a range alike.
+    #[test]
+    fn index_entries_without_their_record_are_corruption() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(dir.path(), Options::new().sync(SyncPolicy::Never)).expect("open");
+        let ops = ["a", "b", "c"].map(|k| Op::put(k, format!("value of {k}")));
+        db.txn(Txn::new().and_then(ops)).expect("txn");
+        db.close().expect("close");
+        let state = crate::recovery::recover(dir.path(), false, 1 << 20)
+            .expect("recover")
+            .state;
+        let b = state.keys.visible(b"b", 1).expect("b is indexed");
+        assert_eq!((b.main, b.sub), (1, 1));
+        let kv = state.load(b"b", b, false).expect("b loads");
+        assert_eq!((kv.key, kv.value), (b"b".to_vec(), b"value of b".to_vec()));
+        for (key, at) in [
+            (&b"x"[..], b),
+            (b"b", KeyRev { sub: 7, ..b }),
+            (b"b", KeyRev { main: 9, ..b }),
+        ] {
+            let err = state.load(key, at, false).expect_err("no such record");
+            assert!(matches!(err, Error::Corruption { .. }), "{err:?}");
+            let frame = state.revs.locate(at.main).expect("locate");
+            let mut out = Vec::new();
+            let err = state
+                .load_batch(&[(key, at)], false, &mut out)
+                .expect_err("no such record");
+            assert!(matches!(err, Error::Corruption { .. }), "{err:?}");
+            assert!(out.is_empty());
+            assert_eq!(frame.is_some(), at.main == 1);
+        }
+    }
+}

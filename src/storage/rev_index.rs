@@ -200,6 +200,7 @@ impl RevIndex {
 }
 
 /// Decodes the header of a transaction frame found through the index.
+#[inline]
 fn txn_frame<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Frame<'a>> {
     // Every frame the index names had its CRC checked when recovery read
     // it, or was written by this process; `verify` re-checks them all.
