@@ -123,7 +123,8 @@ impl RevIndex {
         self.active.entries.push(e);
     }
 
-    /// The stored frame of revision `rev`, without reading it yet.
+    /// The stored frame of revision `rev`, found without touching its bytes
+    /// (except in the active segment's rare unmapped case, read here).
     pub(crate) fn locate(&self, rev: u64) -> Result<Option<Located<'_>>> {
         let i = self.sealed_last.partition_point(|&last| last < rev);
         if let Some(seg) = self.sealed.get(i) {
