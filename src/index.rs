@@ -92,9 +92,9 @@ const INLINE_KEY: usize = 30;
 /// A key as the index stores it: up to 30 bytes inside the B-tree node
 /// itself (32 bytes in all), longer ones on the heap. Lookups compare the
 /// bytes in place, without a pointer chase per comparison, and short keys
-/// cost no allocation of their own. Ordered and compared as its bytes (see
-/// its `Ord`), and borrowed as them, so the map can also be searched with a
-/// plain `&[u8]`.
+/// cost no allocation of their own. Ordered and compared as its bytes, and
+/// borrowed as [`KeyBytes`], so the map is searched with a plain `&[u8]`
+/// seen as one.
 #[derive(Clone)]
 enum Key {
     Inline { len: u8, bytes: [u8; INLINE_KEY] },
@@ -108,13 +108,6 @@ impl Key {
             Key::Heap(b) => b,
         }
     }
-}
-
-/// The first eight bytes of an inline key's zero-padded bytes, big-endian.
-fn prefix(bytes: &[u8; INLINE_KEY]) -> u64 {
-    let mut head = [0; 8];
-    head.copy_from_slice(&bytes[..8]);
-    u64::from_be_bytes(head)
 }
 
 impl From<&[u8]> for Key {
@@ -132,9 +125,46 @@ impl From<&[u8]> for Key {
     }
 }
 
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_slice()
+/// Key bytes as the index compares them: in byte order, like `[u8]`, but
+/// deciding on the first eight bytes with one integer comparison when they
+/// differ (random keys almost always do), inline, where `[u8]`'s order
+/// calls `memcmp` for every key a search passes.
+#[derive(PartialEq, Eq)]
+#[repr(transparent)]
+struct KeyBytes([u8]);
+
+impl KeyBytes {
+    fn new(key: &[u8]) -> &KeyBytes {
+        // SAFETY: `KeyBytes` is a `repr(transparent)` wrapper of `[u8]`, so
+        // the two references have the same layout and metadata, and the
+        // lifetime is carried over.
+        unsafe { &*(key as *const [u8] as *const KeyBytes) }
+    }
+}
+
+impl Ord for KeyBytes {
+    fn cmp(&self, other: &KeyBytes) -> std::cmp::Ordering {
+        let (a, b) = (&self.0, &other.0);
+        if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+            // Big-endian integers order as their bytes do.
+            let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
+            if x != y {
+                return x.cmp(&y);
+            }
+        }
+        a.cmp(b)
+    }
+}
+
+impl PartialOrd for KeyBytes {
+    fn partial_cmp(&self, other: &KeyBytes) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::borrow::Borrow<KeyBytes> for Key {
+    fn borrow(&self) -> &KeyBytes {
+        KeyBytes::new(self.as_slice())
     }
 }
 
@@ -153,17 +183,9 @@ impl PartialOrd for Key {
 }
 
 impl Ord for Key {
-    /// Byte order. Two inline keys are compared first by their first eight
-    /// bytes (zero-padded) as one big-endian integer, which decides almost
-    /// every comparison of random keys without a `memcmp` call; equal
-    /// prefixes fall back to the bytes, so the order is exactly `[u8]`'s.
+    /// Byte order, as [`KeyBytes`] compares it.
     fn cmp(&self, other: &Key) -> std::cmp::Ordering {
-        match (self, other) {
-            (Key::Inline { bytes: a, .. }, Key::Inline { bytes: b, .. }) => prefix(a)
-                .cmp(&prefix(b))
-                .then_with(|| self.as_slice().cmp(other.as_slice())),
-            _ => self.as_slice().cmp(other.as_slice()),
-        }
+        KeyBytes::new(self.as_slice()).cmp(KeyBytes::new(other.as_slice()))
     }
 }
 
@@ -198,17 +220,7 @@ impl KeyIndex {
 
     /// The newest write of `key` at or below `at`, tombstones included.
     pub(crate) fn latest(&self, key: &[u8], at: u64) -> Option<KeyRev> {
-        latest_in(self.revs_of(key)?.as_slice(), at)
-    }
-
-    /// The writes of `key`. A short key is looked up as a [`Key`], whose
-    /// comparisons are cheaper than those of a plain slice.
-    fn revs_of(&self, key: &[u8]) -> Option<&Revs> {
-        if key.len() <= INLINE_KEY {
-            self.keys.get(&Key::from(key))
-        } else {
-            self.keys.get(key)
-        }
+        latest_in(self.keys.get(KeyBytes::new(key))?.as_slice(), at)
     }
 
     /// The put of `key` visible at `at`, `None` when absent or deleted.
@@ -223,14 +235,23 @@ impl KeyIndex {
         at: u64,
     ) -> impl Iterator<Item = (&'a [u8], KeyRev)> + 'a {
         let iter: Box<dyn Iterator<Item = (&Key, &Revs)>> = if range.is_single() {
-            Box::new(self.keys.get_key_value(range.key.as_slice()).into_iter())
+            Box::new(
+                self.keys
+                    .get_key_value(KeyBytes::new(&range.key))
+                    .into_iter(),
+            )
         } else {
-            let start = Bound::Included(range.scan_start());
-            let end = match range.scan_end() {
-                Some(end) => Bound::Excluded(end),
-                None => Bound::Unbounded,
-            };
-            Box::new(self.keys.range::<[u8], _>((start, end)))
+            // Searched from the start only, ending at the first key past the
+            // end, rather than searching for both bounds.
+            let start = Bound::Included(KeyBytes::new(range.scan_start()));
+            let end = range.scan_end().map(KeyBytes::new);
+            Box::new(
+                self.keys
+                    .range::<KeyBytes, _>((start, Bound::Unbounded))
+                    .take_while(move |(k, _)| {
+                        end.is_none_or(|end| KeyBytes::new(k.as_slice()) < end)
+                    }),
+            )
         };
         iter.filter_map(move |(k, revs)| {
             latest_in(revs.as_slice(), at)
@@ -241,7 +262,7 @@ impl KeyIndex {
 
     /// True when the index holds this exact write of `key`.
     pub(crate) fn contains(&self, key: &[u8], main: u64, sub: u32) -> bool {
-        self.revs_of(key).is_some_and(|revs| {
+        self.keys.get(KeyBytes::new(key)).is_some_and(|revs| {
             revs.as_slice()
                 .binary_search_by(|p| (p.main.get(), p.sub & !TOMBSTONE).cmp(&(main, sub)))
                 .is_ok()
@@ -341,48 +362,6 @@ mod tests {
             sub: 0,
             tombstone: false,
         }
-    }
-
-    /// Keys of 0..=32 bytes drawn from {0, 1, 0xff}, so that prefixes,
-    /// zero bytes (which look like the inline padding) and lengths on both
-    /// sides of the inline limit all occur.
-    fn awkward_keys() -> Vec<Vec<u8>> {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        (0..400)
-            .map(|_| {
-                let len = (next() % 33) as usize;
-                (0..len)
-                    .map(|_| [0u8, 1, 0xff][(next() % 3) as usize])
-                    .collect()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn keys_order_exactly_as_their_bytes() {
-        let keys = awkward_keys();
-        for a in &keys {
-            for b in &keys {
-                let (ka, kb) = (Key::from(a.as_slice()), Key::from(b.as_slice()));
-                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} vs {b:?}");
-                assert_eq!(ka == kb, a == b);
-            }
-        }
-        let mut index = KeyIndex::default();
-        for (i, k) in keys.iter().enumerate() {
-            index.push(k, put(i as u64 + 1));
-        }
-        for k in &keys {
-            let newest = keys.iter().rposition(|x| x == k).expect("pushed") as u64 + 1;
-            assert_eq!(index.latest(k, u64::MAX), Some(put(newest)), "{k:?}");
-        }
-        assert_eq!(index.latest(&[7; 5], u64::MAX), None);
     }
 
     fn del(main: u64) -> KeyRev {
@@ -529,6 +508,60 @@ mod tests {
         assert_eq!(rebuilt.key_count(), 3);
         assert_eq!(rebuilt.visible(b"b", 4), None);
         assert_eq!(rebuilt.latest(b"c", 9), Some(del(4)));
+    }
+
+    #[test]
+    fn key_order_is_byte_order() {
+        let mut keys: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![0, 0],
+            vec![1],
+            vec![255],
+            b"abcdefg".to_vec(),
+            b"abcdefgh".to_vec(),
+            b"abcdefgh\0".to_vec(),
+            b"abcdefgha".to_vec(),
+            b"abcdefgi".to_vec(),
+            b"abcdefh".to_vec(),
+            vec![0x80; 8],
+            vec![0x7f; 9],
+            vec![0xff; 40],
+            vec![b'a'; 31],
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for len in [3, 8, 12, 24, 30, 31, 64] {
+            for _ in 0..4 {
+                x = x.rotate_left(17).wrapping_mul(0x2545_f491_4f6c_dd1d);
+                let mut k = x.to_be_bytes().repeat(len / 8 + 1);
+                k.truncate(len);
+                keys.push(k.clone());
+                // The same first eight bytes, differing later.
+                if len > 8 {
+                    k[len - 1] ^= 1;
+                    keys.push(k);
+                }
+            }
+        }
+        for a in &keys {
+            for b in &keys {
+                let (ka, kb) = (Key::from(&a[..]), Key::from(&b[..]));
+                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} {b:?}");
+                assert_eq!(KeyBytes::new(a).cmp(KeyBytes::new(b)), a.cmp(b));
+                assert_eq!(ka == kb, a == b);
+            }
+        }
+        let mut idx = KeyIndex::default();
+        for (i, k) in keys.iter().enumerate() {
+            idx.push(k, put(i as u64 + 1));
+        }
+        keys.sort();
+        keys.dedup();
+        let listed: Vec<Vec<u8>> = idx.entries().map(|(k, _)| k.to_vec()).collect();
+        assert_eq!(listed, keys);
+        for k in &keys {
+            assert!(idx.latest(k, u64::MAX).is_some());
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The KV API end to end: put, get, range, delete, revisions, reopen.
 
-use revkv::{Db, DeleteRequest, Error, KeyRange, Options, PutRequest, RangeRequest};
+use revkv::{Db, DeleteRequest, Error, KeyRange, Op, Options, PutRequest, RangeRequest, Txn};
 
 fn open(dir: &std::path::Path) -> Db {
     Db::open(dir, Options::default()).expect("open")
@@ -102,6 +102,47 @@ fn ranges_limits_and_prefixes() {
         db.range(RangeRequest::range("b", "a")),
         Err(Error::InvalidRange { .. })
     ));
+}
+
+/// Ranges read their keys a batch at a time: every limit around and across
+/// the batch size returns the right key-values, in order, from many
+/// transactions and from one.
+#[test]
+fn ranges_of_many_keys_at_every_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let key = |i: usize| format!("k{i:03}").into_bytes();
+    let value = |i: usize| format!("value of {i}").repeat(i % 7 + 1).into_bytes();
+    // Odd keys one per transaction, even keys all in one (written backwards,
+    // so that a frame's ops are not in key order).
+    for i in (1..50).step_by(2) {
+        db.put(key(i), value(i)).expect("put");
+    }
+    let evens = (0..50).step_by(2).rev().map(|i| Op::put(key(i), value(i)));
+    db.txn(Txn::new().and_then(evens)).expect("txn");
+    for limit in [0u64, 1, 15, 16, 17, 31, 32, 33, 49, 50, 51] {
+        for keys_only in [false, true] {
+            let mut req = RangeRequest::range("k", "l").limit(limit);
+            if keys_only {
+                req = req.keys_only();
+            }
+            let resp = db.range(req).expect("range");
+            let want = if limit == 0 {
+                50
+            } else {
+                50.min(limit as usize)
+            };
+            assert_eq!(resp.count, 50, "limit {limit}");
+            assert_eq!(resp.more, want < 50, "limit {limit}");
+            assert_eq!(resp.kvs.len(), want, "limit {limit}");
+            for (i, kv) in resp.kvs.iter().enumerate() {
+                assert_eq!(kv.key, key(i), "limit {limit}");
+                let v = if keys_only { Vec::new() } else { value(i) };
+                assert_eq!(kv.value, v, "limit {limit} key {i}");
+                assert_eq!(kv.version, 1);
+            }
+        }
+    }
 }
 
 #[test]

@@ -221,6 +221,7 @@ pub fn encode_frame_if(
 /// read path then costs what the op it reads costs, not the whole frame.
 /// Every length and field is still bounds-checked, so damaged bytes give an
 /// error, never a panic; `Db::verify` re-checks every CRC.
+#[inline]
 pub fn decode_frame_trusted(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
     let mut r = Reader::new(buf);
     let len = r.u32()? as usize;

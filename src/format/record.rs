@@ -204,6 +204,46 @@ pub fn decode_txn(payload: &[u8]) -> Result<(u64, Vec<RecordOp<'_>>), DecodeErro
     Ok((revision, ops))
 }
 
+/// Where in a record the op-table slot of `sub` is when the transaction
+/// wrote one op per sub (the usual case, and what [`find_op`] probes first).
+pub(crate) fn table_slot(sub: u32) -> usize {
+    HEADER_LEN.saturating_add((sub as usize).saturating_mul(TABLE_ENTRY_LEN))
+}
+
+/// Most bytes of one op [`prefetch_op`] asks for; the CPU's own prefetcher
+/// streams the rest of a large value.
+const MAX_OP_PREFETCH: usize = 1024;
+
+/// Starts loading the bytes of the op with `sub` (see
+/// [`crate::format::prefetch`]), when the op table has it at the slot
+/// [`find_op`] probes first: from its fixed fields to where the next op
+/// starts. A hint only: with anything unexpected it does nothing.
+pub(crate) fn prefetch_op(payload: &[u8], sub: u32) {
+    let Ok((_, count)) = header(payload) else {
+        return;
+    };
+    let i = sub as usize;
+    if i >= count {
+        return;
+    }
+    let Ok((s, start)) = table_entry(payload, i) else {
+        return;
+    };
+    if s != sub {
+        return;
+    }
+    let end = if i + 1 < count {
+        table_entry(payload, i + 1).map_or(payload.len(), |(_, next)| next)
+    } else {
+        payload.len()
+    };
+    super::prefetch(
+        payload,
+        start,
+        end.min(start.saturating_add(MAX_OP_PREFETCH)),
+    );
+}
+
 /// Finds the op with `sub` over the op table, decoding only that op.
 /// `Ok(None)` when the record has no such op.
 pub fn find_op(payload: &[u8], sub: u32) -> Result<Option<RecordOp<'_>>, DecodeError> {
@@ -313,6 +353,26 @@ mod tests {
                 assert_eq!(find_op(&buf, sub).expect("find"), want, "{subs:?} {sub}");
             }
         }
+    }
+
+    #[test]
+    fn prefetch_hints_never_panic() {
+        let mut buf = Vec::new();
+        encode_txn(9, &sample(), &mut buf);
+        let mut huge_count = buf.clone();
+        huge_count[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut huge_offset = buf.clone();
+        huge_offset[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        for damaged in [&buf, &huge_count, &huge_offset] {
+            for cut in 0..=damaged.len() {
+                for sub in [0, 1, 2, 3, u32::MAX] {
+                    prefetch_op(&damaged[..cut], sub);
+                    crate::format::prefetch(&damaged[..cut], table_slot(sub), usize::MAX);
+                }
+            }
+        }
+        assert_eq!(table_slot(2), HEADER_LEN + 2 * TABLE_ENTRY_LEN);
+        assert_eq!(table_slot(u32::MAX), HEADER_LEN + u32::MAX as usize * 8);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 use super::files::frame_error;
 use super::segment::{ActiveSegment, SealedSegment};
 use crate::error::{Error, Result};
-use crate::format::frame::{decode_frame_trusted, Frame, FrameKind};
+use crate::format::frame::{decode_frame_trusted, Frame, FrameKind, FRAME_HEADER_LEN};
 use crate::format::idx::IdxEntry;
+use crate::format::prefetch;
+use crate::format::record::{prefetch_op, table_slot};
 use crate::format::DecodeError;
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -13,9 +15,56 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// A frame's bytes, the file that holds them, their offset in it, and the
-/// uid of the segment handle they were read through.
-type StoredFrame<'a> = (Cow<'a, [u8]>, &'a Path, u64, u64);
+/// A transaction frame found through the index: its bytes, the file that
+/// holds them, their offset in it, and the uid of the segment handle they
+/// were read through.
+pub(crate) struct Located<'a> {
+    bytes: Cow<'a, [u8]>,
+    path: &'a Path,
+    offset: u64,
+    uid: u64,
+}
+
+impl Located<'_> {
+    /// Starts loading, without waiting, the cache lines that reading op
+    /// `sub` of this frame touches first: the frame and record headers and
+    /// the op-table slot where a transaction of one op per sub keeps it.
+    pub(crate) fn prefetch_table(&self, sub: u32) {
+        prefetch(&self.bytes, 0, FRAME_HEADER_LEN);
+        let slot = FRAME_HEADER_LEN + table_slot(sub);
+        prefetch(&self.bytes, slot, slot + 8);
+    }
+
+    /// Starts loading op `sub` itself (its fixed fields, key and value),
+    /// found through the op table: pays once [`Located::prefetch_table`]'s
+    /// lines have arrived, so that the op's misses overlap each other (and,
+    /// over a batch, other ops' misses). A hint: a damaged or compressed
+    /// frame is simply not prefetched.
+    pub(crate) fn prefetch_op(&self, sub: u32) {
+        if let Ok((frame, _)) = decode_frame_trusted(&self.bytes) {
+            if frame.kind == FrameKind::Txn && !frame.compressed {
+                prefetch_op(frame.stored, sub);
+            }
+        }
+    }
+
+    /// Calls `f` with the (decompressed) transaction payload of this frame.
+    pub(crate) fn with_payload<R>(
+        &self,
+        f: impl FnOnce(&[u8]) -> std::result::Result<R, crate::format::DecodeError>,
+    ) -> Result<R> {
+        let (path, offset) = (self.path, self.offset);
+        let frame = txn_frame(&self.bytes, path, offset)?;
+        let result = if frame.compressed {
+            let payload = cached_payload(self.uid, offset, &frame)
+                .map_err(|e| frame_error(path, offset, e))?;
+            f(&payload)
+        } else {
+            f(frame.stored)
+        };
+        result.map_err(|e| frame_error(path, offset, e))
+    }
+}
 
 /// All live segments, oldest first, and where each revision is.
 #[derive(Debug)]
@@ -74,51 +123,35 @@ impl RevIndex {
         self.active.entries.push(e);
     }
 
-    /// The stored frame of revision `rev`, the file it is in and its offset.
-    fn frame(&self, rev: u64) -> Result<Option<StoredFrame<'_>>> {
+    /// The stored frame of revision `rev`, found without touching its bytes
+    /// (except in the active segment's rare unmapped case, read here).
+    pub(crate) fn locate(&self, rev: u64) -> Result<Option<Located<'_>>> {
         let i = self.sealed_last.partition_point(|&last| last < rev);
         if let Some(seg) = self.sealed.get(i) {
             let pos = seg.lower_bound(rev)?;
             if pos < seg.count() {
                 let e = seg.entry(pos)?;
                 if e.revision == rev {
-                    let bytes = Cow::Borrowed(seg.frame(&e)?);
-                    return Ok(Some((bytes, &seg.path, e.offset, seg.uid)));
+                    return Ok(Some(Located {
+                        bytes: Cow::Borrowed(seg.frame(&e)?),
+                        path: &seg.path,
+                        offset: e.offset,
+                        uid: seg.uid,
+                    }));
                 }
             }
             return Ok(None);
         }
         let pos = self.active.lower_bound(rev);
         match self.active.entries.get(pos) {
-            Some(e) if e.revision == rev => Ok(Some((
-                self.active.read_frame(e)?,
-                &self.active.path,
-                e.offset,
-                self.active.uid,
-            ))),
+            Some(e) if e.revision == rev => Ok(Some(Located {
+                bytes: self.active.read_frame(e)?,
+                path: &self.active.path,
+                offset: e.offset,
+                uid: self.active.uid,
+            })),
             _ => Ok(None),
         }
-    }
-
-    /// Calls `f` with the (decompressed) transaction payload of revision
-    /// `rev`; `Ok(None)` when no frame holds that revision.
-    pub(crate) fn with_payload<R>(
-        &self,
-        rev: u64,
-        f: impl FnOnce(&[u8]) -> std::result::Result<R, crate::format::DecodeError>,
-    ) -> Result<Option<R>> {
-        let Some((bytes, path, offset, uid)) = self.frame(rev)? else {
-            return Ok(None);
-        };
-        let frame = txn_frame(&bytes, path, offset)?;
-        let result = if frame.compressed {
-            let payload =
-                cached_payload(uid, offset, &frame).map_err(|e| frame_error(path, offset, e))?;
-            f(&payload)
-        } else {
-            f(frame.stored)
-        };
-        result.map(Some).map_err(|e| frame_error(path, offset, e))
     }
 
     /// Calls `f` with each transaction revision in `from..=to` and its
@@ -169,6 +202,7 @@ impl RevIndex {
 }
 
 /// Decodes the header of a transaction frame found through the index.
+#[inline]
 fn txn_frame<'a>(bytes: &'a [u8], path: &Path, offset: u64) -> Result<Frame<'a>> {
     // Every frame the index names had its CRC checked when recovery read
     // it, or was written by this process; `verify` re-checks them all.
