@@ -11,7 +11,7 @@
 //!
 //! or some sections only, by name prefix: `cargo bench --bench measure -- watch`
 //! (sections: watch-latency, watch-catch-up, watch-slow, compaction-rewrite,
-//! compaction-space, lease-open, lease-expiry).
+//! compaction-space, lease-open, lease-expiry, key-index).
 //!
 //! Keys are 24 random bytes and values 150 random bytes (splitmix64, fixed
 //! seeds), as in `benches/core.rs`, unless a section says otherwise. Stores
@@ -786,6 +786,73 @@ fn copy_store(from: &Path, to: &Path) {
     }
 }
 
+/// Keys of the key-index section.
+const INDEX_KEYS: u64 = 1_000_000;
+
+/// Child mode: load [`INDEX_KEYS`] fresh keys into a new store at `path` in
+/// transactions of 1,000 puts, print this process's RssAnon growth over the
+/// load, close (which writes the key-index checkpoint).
+fn build_keys_child(path: &Path) {
+    let anon0 = status_kb("RssAnon");
+    let db = open(path, Options::new().sync(SyncPolicy::Never));
+    let mut rng = Rng::new(0x1de5);
+    for _ in 0..INDEX_KEYS / 1000 {
+        let ops = (0..1000).map(|_| Op::put(rng.key(), rng.value()));
+        db.txn(Txn::new().and_then(ops)).expect("load");
+    }
+    let anon1 = status_kb("RssAnon");
+    let keys = db.stats().expect("stats").live_keys;
+    println!("anon_growth_kb={} keys={keys}", anon1.saturating_sub(anon0));
+    db.close().expect("close");
+}
+
+/// Memory of the in-memory key index: bytes per key, as the growth of the
+/// process's anonymous memory, when the index is built by writes and when
+/// open loads it from the checkpoint (against opening an empty store).
+fn section_key_index() {
+    println!("\n### Key index: memory per key ({INDEX_KEYS} keys of {KEY_LEN} bytes)\n");
+    let dir = temp_dir();
+    let (store, empty) = (dir.path().join("keys"), dir.path().join("empty"));
+    let out = std::process::Command::new(std::env::current_exe().expect("current exe"))
+        .arg("__build_keys")
+        .arg(&store)
+        .output()
+        .expect("run the build child");
+    assert!(
+        out.status.success(),
+        "build child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built: HashMap<String, u64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(built["keys"], INDEX_KEYS, "every key loaded");
+    open(&empty, Options::new())
+        .close()
+        .expect("close the empty store");
+    let base = run_open_child(&empty);
+    let loaded = run_open_child(&store);
+    assert_eq!(loaded["keys"], INDEX_KEYS, "every key back after open");
+    let per_key = |kb: u64| kb as f64 * 1024.0 / INDEX_KEYS as f64;
+    let from_checkpoint = loaded["anon_kb"].saturating_sub(base["anon_kb"]);
+    println!("| index built by | RssAnon growth | bytes per key | of which the key |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| writes (1,000-put transactions, `SyncPolicy::Never`, in one process) | {} MiB | {:.1} | {KEY_LEN} |",
+        built["anon_growth_kb"] / 1024,
+        per_key(built["anon_growth_kb"])
+    );
+    println!(
+        "| open from the checkpoint (a fresh process; minus opening an empty store) | {} MiB | {:.1} | {KEY_LEN} |",
+        from_checkpoint / 1024,
+        per_key(from_checkpoint)
+    );
+}
+
 /// Both lease sections, on one pair of stores.
 fn section_leases(open: bool, expiry: bool) {
     let dir = temp_dir();
@@ -1005,6 +1072,10 @@ fn main() {
             open_child(Path::new(args.get(1).expect("store path")));
             return;
         }
+        Some("__build_keys") => {
+            build_keys_child(Path::new(args.get(1).expect("store path")));
+            return;
+        }
         Some("__build_leases") => {
             build_lease_store(Path::new(args.get(1).expect("store path")), true);
             return;
@@ -1039,6 +1110,11 @@ fn main() {
             f();
             eprintln!("[{name}: {:.1} s]", t.elapsed().as_secs_f64());
         }
+    }
+    if run("key-index") {
+        let t = Instant::now();
+        section_key_index();
+        eprintln!("[key-index: {:.1} s]", t.elapsed().as_secs_f64());
     }
     let (lease_open, lease_expiry) = (run("lease-open"), run("lease-expiry"));
     if lease_open || lease_expiry {
