@@ -34,7 +34,8 @@ pub enum Error {
         file: PathBuf,
         /// The version found in the file.
         found: u32,
-        /// The version this build reads and writes.
+        /// The version this build writes, the newest it reads (it reads
+        /// every version from 1 up to this one).
         supported: u32,
     },
     /// Another `Db`, in this process or another, holds the directory's lock.
@@ -152,8 +153,9 @@ impl fmt::Display for Error {
                 supported,
             } => write!(
                 f,
-                "{} has format version {found}; this build reads version {supported}",
-                file.display()
+                "{} has format version {found}; this build reads versions {} to {supported}",
+                file.display(),
+                crate::format::OLDEST_FORMAT_VERSION
             ),
             Error::Locked { path } => write!(
                 f,

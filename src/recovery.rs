@@ -10,6 +10,7 @@ use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
 use crate::format::record::{decode_txn, txn_revision, OpKind};
 use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
+use crate::format::FORMAT_VERSION;
 use crate::index::{KeyIndex, KeyRev};
 use crate::lease::LeaseTable;
 use crate::state::State;
@@ -52,9 +53,9 @@ struct Scan {
 }
 
 pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Result<Recovered> {
-    let manifest = match read_manifest(dir)? {
-        Some(m) => m,
-        None if create_if_missing => init_store(dir)?,
+    let (manifest, version) = match read_manifest(dir)? {
+        Some(found) => found,
+        None if create_if_missing => (init_store(dir)?, FORMAT_VERSION),
         None => {
             return Err(Error::InvalidArgument(format!(
                 "no revkv store in {}",
@@ -117,6 +118,13 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     };
     let checkpoint = base_mark
         .filter(|m| from_checkpoint && checkpoint::mark_of(&state, &manifest).as_ref() == Some(m));
+    if version < FORMAT_VERSION {
+        // The store was written by an older build and has been read whole;
+        // this build appends in its own format from now on, so the MANIFEST
+        // says so before anything is appended, and an older build then
+        // refuses the store instead of misreading it (format.md §11).
+        write_manifest(dir, &manifest)?;
+    }
     Ok(Recovered {
         state,
         leases,

@@ -272,9 +272,9 @@ fn manifest_of_a_future_version_is_unsupported() {
     let path = dir.path().join("MANIFEST");
     let mut bytes = fs::read(&path).expect("read MANIFEST");
     assert_eq!(&bytes[..8], b"REVKVMAN");
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 1);
-    // A well-formed MANIFEST of version 2: the checksum is made valid again.
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 2);
+    // A well-formed MANIFEST of version 3: the checksum is made valid again.
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
     let body = bytes.len() - 4;
     let crc = crc32(&bytes[..body]);
     bytes[body..].copy_from_slice(&crc.to_le_bytes());
@@ -286,10 +286,10 @@ fn manifest_of_a_future_version_is_unsupported() {
             supported,
         }) => {
             assert_eq!(file, path);
-            assert_eq!((found, supported), (2, 1));
+            assert_eq!((found, supported), (3, 2));
         }
         Err(e) => panic!("expected UnsupportedVersion, got {e:?}"),
-        Ok(_) => panic!("a version 2 MANIFEST was accepted"),
+        Ok(_) => panic!("a version 3 MANIFEST was accepted"),
     }
     // Nothing was rewritten by the failed open.
     assert_eq!(fs::read(&path).expect("read"), bytes);
@@ -302,17 +302,17 @@ fn segment_of_a_future_version_is_unsupported() {
     let seg = &segs[1];
     let mut bytes = fs::read(seg).expect("read");
     assert_eq!(&bytes[..8], b"REVKVSEG");
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
     let crc = crc32(&bytes[..24]);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
     fs::write(seg, &bytes).expect("write");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion { file, found, .. }) => {
             assert_eq!(&file, seg);
-            assert_eq!(found, 2);
+            assert_eq!(found, 3);
         }
         Err(e) => panic!("expected UnsupportedVersion, got {e:?}"),
-        Ok(_) => panic!("a version 2 segment was accepted"),
+        Ok(_) => panic!("a version 3 segment was accepted"),
     }
 }
 

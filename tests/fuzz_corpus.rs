@@ -99,7 +99,7 @@ mod seeds {
     use revkv::format::idx::{encode_idx, IdxEntry};
     use revkv::format::lease::{encode_lease, LeaseRecord};
     use revkv::format::manifest::{encode_manifest, Manifest};
-    use revkv::format::record::{encode_txn, OpKind, RecordOp};
+    use revkv::format::record::{encode_txn_as, OpEncoding, OpKind, RecordOp};
     use revkv::format::segment::encode_segment_header;
     use std::path::Path;
 
@@ -123,8 +123,17 @@ mod seeds {
     }
 
     fn txn_frame(rev: u64, ops: &[RecordOp<'_>], level: Option<i32>) -> Vec<u8> {
+        txn_frame_as(OpEncoding::Compact, rev, ops, level)
+    }
+
+    fn txn_frame_as(
+        encoding: OpEncoding,
+        rev: u64,
+        ops: &[RecordOp<'_>],
+        level: Option<i32>,
+    ) -> Vec<u8> {
         let mut payload = Vec::new();
-        encode_txn(rev, ops, &mut payload);
+        encode_txn_as(encoding, rev, ops, &mut payload);
         let mut out = Vec::new();
         encode_frame(FrameKind::Txn, &payload, level, &mut out);
         out
@@ -149,6 +158,15 @@ mod seeds {
                 (x >> 24) as u8
             })
             .collect()
+    }
+
+    /// A file as format version 1 wrote it: the version at +8 and the CRC
+    /// at `crc_at` over the bytes before it (headers did not change).
+    fn as_version_1(mut file: Vec<u8>, crc_at: usize) -> Vec<u8> {
+        file[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32fast::hash(&file[..crc_at]);
+        file[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        file
     }
 
     fn save(root: &Path, target: &str, name: &str, bytes: &[u8]) {
@@ -178,6 +196,10 @@ mod seeds {
                 txn_frame(1, &[put(0, b"foo", b"bar", 1, 1)], None),
             ),
             ("txn-two-ops", txn_frame(3, &[lease, delete], None)),
+            (
+                "txn-two-ops-v1",
+                txn_frame_as(OpEncoding::Fixed, 3, &[lease, delete], None),
+            ),
             (
                 "txn-zstd",
                 txn_frame(9, &[put(0, b"big", &big, 9, 4)], Some(1)),
@@ -249,11 +271,25 @@ mod seeds {
         for (name, m) in &manifests {
             save(root, "decode_manifest", name, &encode_manifest(m));
         }
+        let manifest = encode_manifest(&manifests[1].1);
+        let crc_at = manifest.len() - 4;
+        save(
+            root,
+            "decode_manifest",
+            "manifest-v1",
+            &as_version_1(manifest, crc_at),
+        );
         save(
             root,
             "decode_manifest",
             "segment-header",
             &encode_segment_header(1),
+        );
+        save(
+            root,
+            "decode_manifest",
+            "segment-header-v1",
+            &as_version_1(encode_segment_header(1).to_vec(), 24),
         );
         save(
             root,
@@ -276,6 +312,12 @@ mod seeds {
             },
         ];
         save(root, "decode_idx", "idx-appendix", &encode_idx(1, &entries));
+        save(
+            root,
+            "decode_idx",
+            "idx-appendix-v1",
+            &as_version_1(encode_idx(1, &entries), 24),
+        );
         save(root, "decode_idx", "idx-empty", &encode_idx(4, &[]));
         save(root, "decode_idx", "built", &noise(3, 96));
 

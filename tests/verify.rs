@@ -24,7 +24,7 @@ fn sound_store_verifies_clean_across_segments_leases_and_compaction() {
     let db = Db::open(
         dir.path(),
         Options::default()
-            .segment_size(8 << 10)
+            .segment_size(4 << 10)
             .sync(SyncPolicy::Never),
     )
     .expect("open");

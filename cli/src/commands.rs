@@ -235,7 +235,10 @@ fn open_problem(dir: &Path, e: &revkv::Error) -> Problem {
         } => Problem {
             file: file.clone(),
             offset: 0,
-            what: format!("format version {found}; this build reads version {supported}"),
+            what: format!(
+                "format version {found}; this build reads versions {} to {supported}",
+                revkv::format::OLDEST_FORMAT_VERSION
+            ),
         },
         other => Problem {
             file: dir.to_path_buf(),

@@ -11,7 +11,7 @@ use revkv::format::frame::{encode_frame, FrameKind};
 use revkv::format::idx::{encode_idx, IdxEntry};
 use revkv::format::lease::{encode_lease, LeaseRecord};
 use revkv::format::manifest::{encode_manifest, Manifest};
-use revkv::format::record::{encode_txn, OpKind, RecordOp};
+use revkv::format::record::{encode_txn_as, OpEncoding, OpKind, RecordOp};
 use revkv::format::segment::encode_segment_header;
 use revkv::format::MAX_COUNTER;
 use revkv::{
@@ -137,8 +137,14 @@ impl Builder {
                 prev_mod_revision: o.6,
             })
             .collect();
+        // Version 1 records too: a store written by an older build, or
+        // whose untouched records compaction copied (format.md §11).
+        let encoding = match input.byte() % 4 {
+            0 => OpEncoding::Fixed,
+            _ => OpEncoding::Compact,
+        };
         let mut payload = Vec::new();
-        encode_txn(revision, &records, &mut payload);
+        encode_txn_as(encoding, revision, &records, &mut payload);
         let level = (input.byte() % 4 == 0).then_some(1);
         let offset = seg.len() as u64;
         let len = encode_frame(FrameKind::Txn, &payload, level, seg);

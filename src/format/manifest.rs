@@ -54,8 +54,15 @@ pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
 /// Decodes a MANIFEST, checking its checksum and that segment ids are
 /// unique and below the next id.
 pub fn decode_manifest(buf: &[u8]) -> Result<Manifest, DecodeError> {
+    decode_manifest_and_version(buf).map(|(m, _)| m)
+}
+
+/// Decodes a MANIFEST like [`decode_manifest`], with the format version its
+/// header names (one this build reads; an older one is upgraded at open,
+/// format.md §11).
+pub fn decode_manifest_and_version(buf: &[u8]) -> Result<(Manifest, u32), DecodeError> {
     let mut r = Reader::new(buf);
-    check_magic_version(&mut r, MAGIC)?;
+    let version = check_magic_version(&mut r, MAGIC)?;
     let count = r.u32()? as usize;
     let next_segment_id = r.u64()?;
     let compact_scheduled = r.u64()?;
@@ -98,12 +105,15 @@ pub fn decode_manifest(buf: &[u8]) -> Result<Manifest, DecodeError> {
             "finished compaction above the scheduled one",
         ));
     }
-    Ok(Manifest {
-        segments,
-        next_segment_id,
-        compact_scheduled,
-        compact_finished,
-    })
+    Ok((
+        Manifest {
+            segments,
+            next_segment_id,
+            compact_scheduled,
+            compact_finished,
+        },
+        version,
+    ))
 }
 
 #[cfg(test)]
@@ -120,6 +130,16 @@ mod tests {
         };
         let buf = encode_manifest(&m);
         assert_eq!(decode_manifest(&buf), Ok(m.clone()));
+        assert_eq!(
+            decode_manifest_and_version(&buf),
+            Ok((m.clone(), FORMAT_VERSION))
+        );
+        let mut v1 = buf.clone();
+        v1[8] = 1;
+        let body = v1.len() - 4;
+        let crc = crc32fast::hash(&v1[..body]);
+        v1[body..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_manifest_and_version(&v1), Ok((m.clone(), 1)));
         for cut in 0..buf.len() {
             assert!(decode_manifest(&buf[..cut]).is_err(), "cut at {cut}");
         }
@@ -130,7 +150,7 @@ mod tests {
         }
         assert_eq!(
             version_of_future(&buf),
-            Err(DecodeError::Version { found: 2 })
+            Err(DecodeError::Version { found: 3 })
         );
     }
 
@@ -158,7 +178,7 @@ mod tests {
 
     fn version_of_future(buf: &[u8]) -> Result<Manifest, DecodeError> {
         let mut future = buf.to_vec();
-        future[8] = 2;
+        future[8] = 3;
         decode_manifest(&future)
     }
 }

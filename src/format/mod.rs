@@ -12,8 +12,12 @@ pub mod segment;
 
 use std::fmt;
 
-/// The on-disk format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build writes. It reads this one and
+/// every older one, from [`OLDEST_FORMAT_VERSION`] on (format.md §11).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// The largest revision, version, compaction revision or segment id a file
 /// may hold: etcd's revisions are signed 64-bit, and staying below `i64::MAX`
@@ -62,7 +66,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Version { found } => {
                 write!(
                     f,
-                    "unknown format version {found} (this build: {FORMAT_VERSION})"
+                    "unknown format version {found} (this build: {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
                 )
             }
         }
@@ -165,17 +169,49 @@ impl<'a> Reader<'a> {
     pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.array()?))
     }
+
+    /// An unsigned LEB128 varint written by [`put_varint`]: at most 10
+    /// bytes, minimal (no needless trailing zero byte), within `u64`.
+    pub(crate) fn varint(&mut self) -> Result<u64, DecodeError> {
+        let start = self.pos();
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            if shift == 63 && b > 1 {
+                return Err(DecodeError::invalid(start, "varint overflows u64"));
+            }
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return Err(DecodeError::invalid(start, "varint not minimal"));
+                }
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::invalid(start, "varint longer than 10 bytes"))
+    }
+}
+
+/// Appends `v` as an unsigned LEB128 varint: 7 bits per byte, low bits
+/// first, the top bit set on every byte but the last.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 /// Checks a file header's magic and version, shared by segment, index and
-/// manifest headers: `magic` (8 bytes), then the version as u32.
-pub(crate) fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<(), DecodeError> {
+/// manifest headers: `magic` (8 bytes), then the version as u32, one this
+/// build reads. Returns the version.
+pub(crate) fn check_magic_version(r: &mut Reader<'_>, magic: &[u8; 8]) -> Result<u32, DecodeError> {
     if r.bytes(8)? != magic {
         return Err(DecodeError::invalid(0, "bad magic"));
     }
     let version = r.u32()?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(DecodeError::Version { found: version });
     }
-    Ok(())
+    Ok(version)
 }

@@ -1,7 +1,7 @@
 //! File naming, directory fsync, atomic install and MANIFEST I/O.
 
 use crate::error::{Error, Result};
-use crate::format::manifest::{decode_manifest, encode_manifest, Manifest};
+use crate::format::manifest::{decode_manifest_and_version, encode_manifest, Manifest};
 use crate::format::DecodeError;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -79,15 +79,16 @@ pub(crate) fn install_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Resul
     sync_dir(dir)
 }
 
-/// Reads the MANIFEST; `Ok(None)` when the directory has none.
-pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+/// Reads the MANIFEST and the format version it was written with; `Ok(None)`
+/// when the directory has none.
+pub(crate) fn read_manifest(dir: &Path) -> Result<Option<(Manifest, u32)>> {
     let path = dir.join(MANIFEST);
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
     };
-    decode_manifest(&bytes)
+    decode_manifest_and_version(&bytes)
         .map(Some)
         .map_err(|e| decode_error(&path, 0, e))
 }
@@ -161,7 +162,10 @@ mod tests {
         };
         assert_eq!(read_manifest(dir.path()).expect("read"), None);
         write_manifest(dir.path(), &m).expect("write");
-        assert_eq!(read_manifest(dir.path()).expect("read"), Some(m));
+        assert_eq!(
+            read_manifest(dir.path()).expect("read"),
+            Some((m, crate::format::FORMAT_VERSION))
+        );
         assert!(!dir.path().join("MANIFEST.tmp").exists());
     }
 }

@@ -1,0 +1,228 @@
+//! A store written in format version 1 (fixed 41-byte op headers, version 1
+//! in every file header) opens in this build, reads exactly as it did, is
+//! marked version 2 before anything new is written, and from then on mixes
+//! old and new records without losing either (format.md §11).
+//!
+//! The version 1 store is made by writing a store with this build and
+//! rewriting every byte that version 2 changed: each record re-encoded with
+//! `OpEncoding::Fixed`, each header carrying version 1, the derived files
+//! (`.idx`, `KEYINDEX`) dropped as an older build may have left none.
+
+use revkv::format::frame::{decode_frame, encode_frame, FrameKind};
+use revkv::format::manifest::decode_manifest_and_version;
+use revkv::format::record::{decode_txn, encode_txn_as, op_encoding, OpEncoding};
+use revkv::format::segment::SEGMENT_HEADER_LEN;
+use revkv::{Db, KeyValue, Options, PutRequest, RangeRequest, SyncPolicy};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn options() -> Options {
+    Options::default()
+        .segment_size(8192)
+        .sync(SyncPolicy::Never)
+}
+
+fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    out.sort();
+    out
+}
+
+fn header_version(path: &Path) -> u32 {
+    let bytes = fs::read(path).expect("read");
+    u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"))
+}
+
+/// Sets a header's version to 1 and recomputes the CRC at `crc_at`, which
+/// covers every byte before it.
+fn set_version_1(bytes: &mut [u8], crc_at: usize) {
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..crc_at]);
+    bytes[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Rewrites a closed store into what format version 1 wrote.
+fn downgrade_to_version_1(dir: &Path) {
+    for seg in files_with(dir, "seg") {
+        let bytes = fs::read(&seg).expect("read segment");
+        let mut out = bytes[..SEGMENT_HEADER_LEN].to_vec();
+        set_version_1(&mut out, 24);
+        let mut pos = SEGMENT_HEADER_LEN;
+        while pos < bytes.len() {
+            let (frame, len) = decode_frame(&bytes[pos..]).expect("a sound frame");
+            let payload = frame.payload().expect("payload").into_owned();
+            if frame.kind == FrameKind::Txn {
+                let (rev, ops) = decode_txn(&payload).expect("a sound record");
+                let mut fixed = Vec::new();
+                encode_txn_as(OpEncoding::Fixed, rev, &ops, &mut fixed);
+                encode_frame(FrameKind::Txn, &fixed, None, &mut out);
+            } else {
+                out.extend_from_slice(&bytes[pos..pos + len]);
+            }
+            pos += len;
+        }
+        fs::write(&seg, out).expect("write segment");
+    }
+    for idx in files_with(dir, "idx") {
+        fs::remove_file(idx).expect("remove .idx");
+    }
+    let _ = fs::remove_file(dir.join("KEYINDEX"));
+    let path = dir.join("MANIFEST");
+    let mut manifest = fs::read(&path).expect("read MANIFEST");
+    let crc_at = manifest.len() - 4;
+    set_version_1(&mut manifest, crc_at);
+    fs::write(&path, manifest).expect("write MANIFEST");
+}
+
+/// Every record's op encoding in the store's segments, in file order.
+fn encodings(dir: &Path) -> Vec<OpEncoding> {
+    let mut out = Vec::new();
+    for seg in files_with(dir, "seg") {
+        let bytes = fs::read(&seg).expect("read segment");
+        let mut pos = SEGMENT_HEADER_LEN;
+        while pos < bytes.len() {
+            let (frame, len) = decode_frame(&bytes[pos..]).expect("a sound frame");
+            if frame.kind == FrameKind::Txn {
+                let payload = frame.payload().expect("payload");
+                out.push(op_encoding(&payload).expect("a record header"));
+            }
+            pos += len;
+        }
+    }
+    out
+}
+
+/// Everything a reader can see: the whole key space at every revision.
+fn snapshot(db: &Db, revisions: std::ops::RangeInclusive<u64>) -> BTreeMap<u64, Vec<KeyValue>> {
+    revisions
+        .map(|rev| {
+            let kvs = db
+                .range(RangeRequest::prefix("").revision(rev))
+                .expect("range")
+                .kvs;
+            (rev, kvs)
+        })
+        .collect()
+}
+
+/// Writes puts (some with a lease), overwrites and deletes over 40 keys,
+/// enough to fill several 8 KiB segments.
+fn write_history(db: &Db, rounds: u32) {
+    let lease = db.lease_grant(3600).expect("lease").id;
+    for i in 0..rounds {
+        let key = format!("key/{:02}", (i * 7) % 40);
+        if i % 9 == 4 {
+            db.delete(key).expect("delete");
+        } else if i % 5 == 0 {
+            db.put_with(PutRequest::new(key, format!("leased-{i}")).lease(lease))
+                .expect("put with lease");
+        } else {
+            db.put(key, format!("value-{i}-{}", "x".repeat((i % 37) as usize)))
+                .expect("put");
+        }
+    }
+}
+
+#[test]
+fn a_version_1_store_opens_reads_the_same_and_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), options()).expect("open");
+    write_history(&db, 300);
+    let before_rev = db.current_revision();
+    let before = snapshot(&db, 1..=before_rev);
+    db.close().expect("close");
+    drop(db);
+
+    downgrade_to_version_1(dir.path());
+    let segs = files_with(dir.path(), "seg");
+    assert!(segs.len() >= 3, "several segments: {segs:?}");
+    assert!(segs.iter().all(|s| header_version(s) == 1));
+    assert_eq!(header_version(&dir.path().join("MANIFEST")), 1);
+    let old = encodings(dir.path());
+    assert!(!old.is_empty() && old.iter().all(|e| *e == OpEncoding::Fixed));
+
+    // Open reads every revision exactly as the store that wrote it did.
+    let db = Db::open(dir.path(), options()).expect("open a version 1 store");
+    assert_eq!(db.current_revision(), before_rev);
+    assert_eq!(snapshot(&db, 1..=before_rev), before);
+    let report = db.verify().expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.revisions, old.len() as u64, "every record read");
+    // The MANIFEST says version 2 before anything was appended.
+    let (_, version) =
+        decode_manifest_and_version(&fs::read(dir.path().join("MANIFEST")).expect("read"))
+            .expect("decode MANIFEST");
+    assert_eq!(version, 2);
+    assert_eq!(encodings(dir.path()), old, "open rewrote no record");
+
+    // New writes are compact, appended after the version 1 records, even in
+    // the version 1 active segment; both read back after a reopen.
+    write_history(&db, 200);
+    let after_rev = db.current_revision();
+    let after = snapshot(&db, 1..=after_rev);
+    db.close().expect("close");
+    drop(db);
+    let mixed = encodings(dir.path());
+    assert_eq!(&mixed[..old.len()], &old[..]);
+    assert!(mixed[old.len()..].iter().all(|e| *e == OpEncoding::Compact));
+    assert_eq!(
+        (mixed.len() - old.len()) as u64,
+        after_rev - before_rev,
+        "one record per new revision"
+    );
+    let seg_versions: Vec<u32> = files_with(dir.path(), "seg")
+        .iter()
+        .map(|s| header_version(s))
+        .collect();
+    assert!(seg_versions.contains(&1) && seg_versions.contains(&2));
+
+    let db = Db::open(dir.path(), options()).expect("reopen");
+    assert_eq!(snapshot(&db, 1..=after_rev), after);
+
+    // Compaction rewrites the records it thins (compact from then on) and
+    // copies whole the ones it keeps; reads above the compaction point and
+    // verify agree with what was there.
+    let point = before_rev + 50;
+    db.compact_physical(point).expect("compact");
+    for (rev, kvs) in after.range(point..) {
+        let got = db
+            .range(RangeRequest::prefix("").revision(*rev))
+            .expect("range")
+            .kvs;
+        assert_eq!(&got, kvs, "revision {rev} after compaction");
+    }
+    let report = db.verify().expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    db.close().expect("close");
+    drop(db);
+    let db = Db::open(dir.path(), options()).expect("reopen after compaction");
+    assert_eq!(
+        db.range(RangeRequest::prefix("")).expect("range").kvs,
+        after[&after_rev]
+    );
+}
+
+#[test]
+fn this_build_writes_version_2_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(dir.path(), options()).expect("open");
+    write_history(&db, 200);
+    db.close().expect("close");
+    drop(db);
+    let segs = files_with(dir.path(), "seg");
+    assert!(segs.len() >= 2);
+    for file in segs
+        .iter()
+        .chain(&files_with(dir.path(), "idx"))
+        .chain([&dir.path().join("MANIFEST"), &dir.path().join("KEYINDEX")])
+    {
+        assert_eq!(header_version(file), 2, "{}", file.display());
+    }
+    let all = encodings(dir.path());
+    assert!(!all.is_empty() && all.iter().all(|e| *e == OpEncoding::Compact));
+}
