@@ -255,10 +255,14 @@ pub(crate) fn commit_inline(
         return Some(req);
     }
     let mut group = vec![req];
-    w.commit_group(&mut group);
-    w.callers = 1;
+    w.commit_group(&mut group, &|| 0);
     None
 }
+
+/// The longest the writer thread waits for returning writers to join a
+/// group (it waits at most half the last fdatasync, and never more than
+/// this, so one slow fdatasync does not stall the next groups).
+const MAX_GATHER_WAIT: Duration = Duration::from_millis(1);
 
 /// The writer thread: takes queued requests in groups and commits them.
 pub(crate) struct WriterThread {
@@ -289,7 +293,7 @@ impl WriterThread {
             // of one) never waits here.
             if matches!(w.shared.options.sync, SyncPolicy::Always) {
                 let want = w.callers.min(max);
-                let deadline = Instant::now() + w.sync_time / 2;
+                let deadline = Instant::now() + (w.sync_time / 2).min(MAX_GATHER_WAIT);
                 while !stop && group.len() < want && Instant::now() < deadline {
                     std::thread::yield_now();
                     if let Ok(req) = self.rx.try_recv() {
@@ -298,10 +302,7 @@ impl WriterThread {
                 }
             }
             if !group.is_empty() {
-                let committed = group.len();
-                w.commit_group(&mut group);
-                // Writers that queued meanwhile are at work too.
-                w.callers = committed + self.rx.len();
+                w.commit_group(&mut group, &|| self.rx.len());
             }
             if stop {
                 // No caller commits inline from here on.
@@ -377,13 +378,13 @@ impl Writer {
                 Request::Barrier(f) => {
                     // Everything queued before it is committed first.
                     if !group.is_empty() {
-                        self.commit_group(group);
+                        self.commit_group(group, &|| rx.len());
                     }
                     f();
                 }
                 Request::Roll(reply) => {
                     if !group.is_empty() {
-                        self.commit_group(group);
+                        self.commit_group(group, &|| rx.len());
                     }
                     let _ = reply.send(self.roll_on_request());
                 }
@@ -434,7 +435,13 @@ impl Writer {
         Ok(())
     }
 
-    fn commit_group(&mut self, requests: &mut Vec<Request>) {
+    /// Commits a group and answers its requests. Just before the answers
+    /// go out, notes how many writers are at work (`callers`): the group's
+    /// and the `queued()` ones that did not make it into the group. Counted
+    /// later, a writer the answer sends straight back would be counted
+    /// twice (in the group and queued again), and the next group would wait
+    /// the whole deadline for a writer that does not exist.
+    fn commit_group(&mut self, requests: &mut Vec<Request>, queued: &dyn Fn() -> usize) {
         self.group_buf.clear();
         if let Some(cause) = self.shared.poisoned() {
             for req in requests.drain(..) {
@@ -476,6 +483,7 @@ impl Writer {
             }
             return;
         }
+        self.callers = replies.len().max(1) + queued();
         for p in replies {
             p.send(None);
         }

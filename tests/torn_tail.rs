@@ -339,3 +339,55 @@ fn the_preallocated_tail_of_a_live_store_is_cut_at_open() {
     assert_eq!(db.put("next", "x").expect("put").revision, 21);
     db.close().expect("close");
 }
+
+/// A crash in the middle of the last group's write: its frame is torn
+/// inside the zeros allocated ahead (the first half written, the rest still
+/// zero). Open cuts that frame and the zeros, and keeps every write
+/// acknowledged before it.
+#[test]
+fn a_frame_torn_inside_the_allocated_zeros_is_cut_with_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = || Options::default().sync(revkv::SyncPolicy::Always);
+    let db = Db::open(dir.path(), options()).expect("open");
+    for i in 0..20u32 {
+        db.put(format!("k{i:02}"), vec![b'v'; 300]).expect("put");
+    }
+    let before = support::copy_dir(dir.path());
+    db.put("last", vec![b'x'; 3000]).expect("put");
+    let after = support::copy_dir(dir.path());
+    db.close().expect("close");
+    let closed_len = fs::read(active_segment(dir.path())).expect("read").len();
+
+    let name = active_segment(dir.path());
+    let name = name.file_name().expect("name");
+    let seg_before = fs::read(before.path().join(name)).expect("read");
+    let seg_path = after.path().join(name);
+    let mut seg = fs::read(&seg_path).expect("read");
+    assert!(seg.len() > closed_len, "allocated ahead");
+    // Frames end where the closed store's segment ends; the last frame
+    // starts where they ended before it was written.
+    let last_start = seg_before.iter().rposition(|&b| b != 0).expect("frames") + 1;
+    assert!(seg[closed_len..].iter().all(|&b| b == 0));
+    let mid = last_start + (closed_len - last_start) / 2;
+    seg[mid..closed_len].fill(0);
+    fs::write(&seg_path, &seg).expect("write torn image");
+
+    let db = Db::open(after.path(), options()).expect("open torn image");
+    assert_eq!(db.current_revision(), 20);
+    assert_eq!(db.get("last").expect("get"), None);
+    assert_eq!(
+        file_len(&seg_path),
+        last_start as u64,
+        "torn frame and zeros cut"
+    );
+    for i in 0..20u32 {
+        let kv = db.get(format!("k{i:02}")).expect("get").expect("acked");
+        assert_eq!(
+            (kv.value, kv.mod_revision),
+            (vec![b'v'; 300], u64::from(i) + 1)
+        );
+    }
+    let report = db.verify().expect("verify");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(db.put("next", "x").expect("put").revision, 21);
+}
