@@ -181,6 +181,10 @@ pub(crate) fn remaining_secs(deadline_ms: u64, now_ms: u64) -> i64 {
 /// revokes' work, not hundreds (each batch still shares one group commit).
 const EXPIRY_BATCH: usize = 32;
 
+/// How long the expiry thread waits before it tries again to revoke a lease
+/// whose revoke was refused (instead of asking the writer in a tight loop).
+const REFUSED_PAUSE: Duration = Duration::from_millis(50);
+
 /// The expiry thread's body: revokes expired leases through the writer
 /// until `stop` is closed.
 pub(crate) fn run_expiry(
@@ -204,6 +208,7 @@ pub(crate) fn run_expiry(
                 _ => return,
             }
         }
+        let mut refused = false;
         for chunk in due.chunks(EXPIRY_BATCH) {
             let mut pending = Vec::with_capacity(chunk.len());
             for &id in chunk {
@@ -221,14 +226,24 @@ pub(crate) fn run_expiry(
                 match shared.await_reply(&answer) {
                     // Poisoned or closed: nothing more can be revoked.
                     Err(Error::Closed) | Err(Error::Poisoned { .. }) => return,
-                    // Revoked, gone meanwhile, or refused for this lease
-                    // alone: the others still expire.
-                    _ => {}
+                    // Revoked, or gone meanwhile.
+                    Ok(_) | Err(Error::LeaseNotFound { .. }) => {}
+                    // Refused for this lease alone (its keys' deletion
+                    // needs a revision, and the revision space can be
+                    // exhausted): the others still expire, and this one is
+                    // tried again after a pause rather than at once.
+                    Err(_) => refused = true,
                 }
             }
         }
-        if !stop.is_empty() {
-            return;
+        let pause = if refused {
+            REFUSED_PAUSE
+        } else {
+            Duration::ZERO
+        };
+        match stop.recv_timeout(pause) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            _ => return,
         }
     }
 }
