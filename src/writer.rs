@@ -483,7 +483,7 @@ impl Writer {
             }
             return;
         }
-        self.callers = replies.len().max(1) + queued();
+        self.callers = replies.len() + queued();
         for p in replies {
             p.send(None);
         }

@@ -245,25 +245,10 @@ fn bad_frame_in_the_middle_of_the_active_segment_is_corruption_not_a_torn_tail()
     assert_eq!(db.current_revision(), 60);
 }
 
-/// CRC32 (IEEE), as the file formats use it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
+/// The CRC every file uses is CRC-32/IEEE (format.md §2.2): its check value.
 #[test]
 fn crc32_matches_the_check_value() {
-    assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    assert_eq!(crc32fast::hash(b"123456789"), 0xcbf4_3926);
 }
 
 #[test]
@@ -274,10 +259,8 @@ fn manifest_of_a_future_version_is_unsupported() {
     assert_eq!(&bytes[..8], b"REVKVMAN");
     assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 2);
     // A well-formed MANIFEST of version 3: the checksum is made valid again.
-    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
-    let body = bytes.len() - 4;
-    let crc = crc32(&bytes[..body]);
-    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    let crc_at = bytes.len() - 4;
+    support::set_header_version(&mut bytes, 3, crc_at);
     fs::write(&path, &bytes).expect("write MANIFEST");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion {
@@ -302,9 +285,7 @@ fn segment_of_a_future_version_is_unsupported() {
     let seg = &segs[1];
     let mut bytes = fs::read(seg).expect("read");
     assert_eq!(&bytes[..8], b"REVKVSEG");
-    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
-    let crc = crc32(&bytes[..24]);
-    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+    support::set_header_version(&mut bytes, 3, 24);
     fs::write(seg, &bytes).expect("write");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion { file, found, .. }) => {

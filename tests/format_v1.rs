@@ -8,6 +8,8 @@
 //! `OpEncoding::Fixed`, each header carrying version 1, the derived files
 //! (`.idx`, `KEYINDEX`) dropped as an older build may have left none.
 
+mod support;
+
 use revkv::format::frame::{decode_frame, encode_frame, FrameKind};
 use revkv::format::manifest::decode_manifest_and_version;
 use revkv::format::record::{decode_txn, encode_txn_as, op_encoding, OpEncoding};
@@ -38,20 +40,12 @@ fn header_version(path: &Path) -> u32 {
     u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"))
 }
 
-/// Sets a header's version to 1 and recomputes the CRC at `crc_at`, which
-/// covers every byte before it.
-fn set_version_1(bytes: &mut [u8], crc_at: usize) {
-    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
-    let crc = crc32fast::hash(&bytes[..crc_at]);
-    bytes[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
-}
-
 /// Rewrites a closed store into what format version 1 wrote.
 fn downgrade_to_version_1(dir: &Path) {
     for seg in files_with(dir, "seg") {
         let bytes = fs::read(&seg).expect("read segment");
         let mut out = bytes[..SEGMENT_HEADER_LEN].to_vec();
-        set_version_1(&mut out, 24);
+        support::set_header_version(&mut out, 1, 24);
         let mut pos = SEGMENT_HEADER_LEN;
         while pos < bytes.len() {
             let (frame, len) = decode_frame(&bytes[pos..]).expect("a sound frame");
@@ -75,7 +69,7 @@ fn downgrade_to_version_1(dir: &Path) {
     let path = dir.join("MANIFEST");
     let mut manifest = fs::read(&path).expect("read MANIFEST");
     let crc_at = manifest.len() - 4;
-    set_version_1(&mut manifest, crc_at);
+    support::set_header_version(&mut manifest, 1, crc_at);
     fs::write(&path, manifest).expect("write MANIFEST");
 }
 

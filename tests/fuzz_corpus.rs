@@ -9,6 +9,7 @@
 
 #[path = "../fuzz/harness/mod.rs"]
 mod harness;
+mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -160,12 +161,9 @@ mod seeds {
             .collect()
     }
 
-    /// A file as format version 1 wrote it: the version at +8 and the CRC
-    /// at `crc_at` over the bytes before it (headers did not change).
+    /// A file as format version 1 wrote it (headers did not change).
     fn as_version_1(mut file: Vec<u8>, crc_at: usize) -> Vec<u8> {
-        file[8..12].copy_from_slice(&1u32.to_le_bytes());
-        let crc = crc32fast::hash(&file[..crc_at]);
-        file[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        crate::support::set_header_version(&mut file, 1, crc_at);
         file
     }
 

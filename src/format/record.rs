@@ -159,9 +159,16 @@ fn encode_compact_op(revision: u64, op: &RecordOp<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// A record's revision, op count and op encoding, checking that the op
-/// table fits.
-fn header(payload: &[u8]) -> Result<(u64, usize, OpEncoding), DecodeError> {
+/// What a record's first 12 bytes say.
+#[derive(Clone, Copy)]
+struct Header {
+    revision: u64,
+    count: usize,
+    encoding: OpEncoding,
+}
+
+/// A record's header, checking that the op table fits.
+fn header(payload: &[u8]) -> Result<Header, DecodeError> {
     let mut r = Reader::new(payload);
     let revision = r.u64()?;
     if revision == 0 || revision > MAX_COUNTER {
@@ -182,7 +189,11 @@ fn header(payload: &[u8]) -> Result<(u64, usize, OpEncoding), DecodeError> {
         .and_then(|n| n.checked_add(HEADER_LEN))
         .filter(|&end| end <= payload.len())
         .ok_or(DecodeError::invalid(8, "op table past the payload"))?;
-    Ok((revision, count, encoding))
+    Ok(Header {
+        revision,
+        count,
+        encoding,
+    })
 }
 
 fn table_entry(payload: &[u8], i: usize) -> Result<(u32, usize), DecodeError> {
@@ -269,14 +280,14 @@ fn compact_fields(
 
 fn decode_op(
     payload: &[u8],
-    (revision, encoding): (u64, OpEncoding),
+    h: Header,
     sub: u32,
     offset: usize,
 ) -> Result<(RecordOp<'_>, usize), DecodeError> {
     let mut r = Reader::at(payload, offset);
-    let f = match encoding {
+    let f = match h.encoding {
         OpEncoding::Fixed => fixed_fields(&mut r, offset)?,
-        OpEncoding::Compact => compact_fields(&mut r, offset, revision)?,
+        OpEncoding::Compact => compact_fields(&mut r, offset, h.revision)?,
     };
     if f.key_len == 0 {
         return Err(DecodeError::invalid(offset, "empty key"));
@@ -324,17 +335,18 @@ fn take<'a>(r: &mut Reader<'a>, len: u64) -> Option<&'a [u8]> {
 
 /// The revision of a record, checking only its header.
 pub fn txn_revision(payload: &[u8]) -> Result<u64, DecodeError> {
-    header(payload).map(|(rev, _, _)| rev)
+    header(payload).map(|h| h.revision)
 }
 
 /// The op encoding of a record, checking only its header.
 pub fn op_encoding(payload: &[u8]) -> Result<OpEncoding, DecodeError> {
-    header(payload).map(|(_, _, encoding)| encoding)
+    header(payload).map(|h| h.encoding)
 }
 
 /// Decodes and validates a whole record: its revision and every op.
 pub fn decode_txn(payload: &[u8]) -> Result<(u64, Vec<RecordOp<'_>>), DecodeError> {
-    let (revision, count, encoding) = header(payload)?;
+    let h = header(payload)?;
+    let count = h.count;
     let mut ops = Vec::with_capacity(count);
     let mut expected = HEADER_LEN + count * TABLE_ENTRY_LEN;
     let mut prev_sub = None;
@@ -352,7 +364,7 @@ pub fn decode_txn(payload: &[u8]) -> Result<(u64, Vec<RecordOp<'_>>), DecodeErro
                 "op offset not contiguous",
             ));
         }
-        let (op, end) = decode_op(payload, (revision, encoding), sub, offset)?;
+        let (op, end) = decode_op(payload, h, sub, offset)?;
         ops.push(op);
         expected = end;
         prev_sub = Some(sub);
@@ -360,7 +372,7 @@ pub fn decode_txn(payload: &[u8]) -> Result<(u64, Vec<RecordOp<'_>>), DecodeErro
     if expected != payload.len() {
         return Err(DecodeError::invalid(expected, "bytes after the last op"));
     }
-    Ok((revision, ops))
+    Ok((h.revision, ops))
 }
 
 /// Where in a record the op-table slot of `sub` is when the transaction
@@ -378,7 +390,7 @@ const MAX_OP_PREFETCH: usize = 1024;
 /// [`find_op`] probes first: from its fixed fields to where the next op
 /// starts. A hint only: with anything unexpected it does nothing.
 pub(crate) fn prefetch_op(payload: &[u8], sub: u32) {
-    let Ok((_, count, _)) = header(payload) else {
+    let Ok(Header { count, .. }) = header(payload) else {
         return;
     };
     let i = sub as usize;
@@ -406,8 +418,8 @@ pub(crate) fn prefetch_op(payload: &[u8], sub: u32) {
 /// Finds the op with `sub` over the op table, decoding only that op.
 /// `Ok(None)` when the record has no such op.
 pub fn find_op(payload: &[u8], sub: u32) -> Result<Option<RecordOp<'_>>, DecodeError> {
-    let (revision, count, encoding) = header(payload)?;
-    let at = (revision, encoding);
+    let h = header(payload)?;
+    let count = h.count;
     // Subs strictly increase from 0 or more, so the op with `sub` is at or
     // before table position `sub`, and exactly there when the transaction
     // wrote one op per sub (the usual case): probe it first, then search
@@ -415,7 +427,7 @@ pub fn find_op(payload: &[u8], sub: u32) -> Result<Option<RecordOp<'_>>, DecodeE
     let guess = (sub as usize).min(count - 1);
     let (s, offset) = table_entry(payload, guess)?;
     if s == sub {
-        return decode_op(payload, at, s, offset).map(|(op, _)| Some(op));
+        return decode_op(payload, h, s, offset).map(|(op, _)| Some(op));
     }
     // (`s < sub` when no op has `sub`, or in a damaged record.)
     let (mut lo, mut hi) = if s > sub {
@@ -430,7 +442,7 @@ pub fn find_op(payload: &[u8], sub: u32) -> Result<Option<RecordOp<'_>>, DecodeE
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
             std::cmp::Ordering::Equal => {
-                return decode_op(payload, at, s, offset).map(|(op, _)| Some(op))
+                return decode_op(payload, h, s, offset).map(|(op, _)| Some(op))
             }
         }
     }

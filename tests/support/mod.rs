@@ -109,3 +109,13 @@ pub fn copy_dir(from: &std::path::Path) -> tempfile::TempDir {
     }
     to
 }
+
+/// Sets the format version of a file header (the u32 at +8) to `version`
+/// and recomputes the CRC-32 at `crc_at`, which covers every byte before
+/// it: the file as a build of that version would have written it, for the
+/// headers whose layout no version changed (format.md §2.3).
+pub fn set_header_version(file: &mut [u8], version: u32, crc_at: usize) {
+    file[8..12].copy_from_slice(&version.to_le_bytes());
+    let crc = crc32fast::hash(&file[..crc_at]);
+    file[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+}
