@@ -3,10 +3,10 @@
 //! [`revkv::Db::export`] and read back through [`revkv::Db::import`].
 
 use crate::args::{DumpArgs, RestoreArgs};
-use crate::error::{Failure, EXIT_BAD_INPUT, EXIT_FAILED};
+use crate::error::{output_error, Failure, Stop, EXIT_BAD_INPUT, EXIT_FAILED};
 use crate::interrupt;
-use crate::output::Printer;
-use crate::{open, output_error, Stop};
+use crate::output::{Format, Printer};
+use crate::store::{self, Missing};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use revkv::{Db, EventKind, ExportItem, ExportOp, ManualClock, Options, SyncPolicy};
@@ -36,6 +36,49 @@ pub struct Counts {
     pub ops: u64,
     /// Lease lines.
     pub leases: u64,
+}
+
+impl Counts {
+    /// The figures `restore` prints.
+    pub fn figures(&self) -> [(&'static str, u64); 5] {
+        [
+            ("revision", self.revision),
+            ("compact_revision", self.compact_revision),
+            ("revisions", self.revisions),
+            ("ops", self.ops),
+            ("leases", self.leases),
+        ]
+    }
+}
+
+/// The answer to `dump -o FILE`: a line, or the figures and the file.
+fn dumped<W: Write>(out: &mut Printer<W>, c: &Counts, file: &Path) -> io::Result<()> {
+    match out.format() {
+        Format::Json => out.json(&json!({
+            "header": { "revision": c.revision },
+            "compact_revision": c.compact_revision,
+            "revisions": c.revisions,
+            "ops": c.ops,
+            "leases": c.leases,
+            "file": file.display().to_string(),
+        })),
+        Format::Simple => out.line(&format!(
+            "dumped revision {} ({} revisions, {} writes, {} leases) to {}",
+            c.revision,
+            c.revisions,
+            c.ops,
+            c.leases,
+            file.display()
+        )),
+        Format::Fields | Format::Table => {
+            out.figures(&c.figures())?;
+            if out.format() == Format::Fields {
+                out.line(&format!("\"File\" : {:?}", file.display().to_string()))
+            } else {
+                out.line(&format!("file: {}", file.display()))
+            }
+        }
+    }
 }
 
 /// The header line of a dump.
@@ -327,7 +370,7 @@ fn bytes_field(obj: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> 
 /// under a temporary name, synced, then renamed over it, so FILE is never
 /// left half written.
 pub fn dump<W: Write>(dir: &Path, args: DumpArgs, out: &mut Printer<W>) -> Result<(), Stop> {
-    let db = open(dir, false)?;
+    let db = store::open(dir, Missing::AnswerEmpty)?;
     let Some(target) = args.output else {
         write_dump(&db, args.history, out.writer()).map_err(|e| match e {
             DumpError::Store(e) => e.into(),
@@ -362,7 +405,7 @@ pub fn dump<W: Write>(dir: &Path, args: DumpArgs, out: &mut Printer<W>) -> Resul
         }
     };
     db.close()?;
-    out.dumped(&counts, &target).map_err(output_error)?;
+    dumped(out, &counts, &target).map_err(output_error)?;
     Ok(())
 }
 
@@ -466,7 +509,7 @@ pub fn restore<W: Write>(dir: &Path, args: RestoreArgs, out: &mut Printer<W>) ->
     );
     match result {
         Ok(counts) => {
-            out.restored(&counts).map_err(output_error)?;
+            out.figures(&counts.figures()).map_err(output_error)?;
             Ok(())
         }
         Err(stop) => {

@@ -3,22 +3,46 @@
 //! operations. See [`crate::args::TXN_HELP`] for the full description.
 
 use crate::args::{TxnOp, TxnOpLine};
-use crate::ops::{self, Shown};
+use crate::lease_id;
+use crate::ops::{self, GetPlan};
+use crate::words::{self, Cursor};
 use clap::Parser;
-use revkv::{Compare, CompareOp, CompareTarget, KeyRange, Op, Txn};
-use std::ffi::OsString;
+use revkv::{Compare, CompareOp, CompareTarget, KeyRange, Op, OpResponse, Txn, TxnResponse};
 use std::fmt;
 
-/// A transaction read from the input, with how to print each read of each
-/// branch.
+/// A transaction read from the input, with what to do with the answer of
+/// each get of each branch.
 #[derive(Debug)]
 pub struct ParsedTxn {
     /// The transaction to run.
     pub txn: Txn,
-    /// How to print the answer of each operation of the success branch.
-    pub success_shown: Vec<Shown>,
-    /// How to print the answer of each operation of the failure branch.
-    pub failure_shown: Vec<Shown>,
+    /// For each operation of the success branch: its plan when it is a get.
+    pub success_gets: Vec<Option<GetPlan>>,
+    /// For each operation of the failure branch: its plan when it is a get.
+    pub failure_gets: Vec<Option<GetPlan>>,
+}
+
+impl ParsedTxn {
+    /// Finishes the answers of the gets of the branch that ran (sort,
+    /// limit), and says which print only their count.
+    pub fn finish(&self, resp: &mut TxnResponse) -> Vec<bool> {
+        let plans = if resp.succeeded {
+            &self.success_gets
+        } else {
+            &self.failure_gets
+        };
+        let mut count_only = Vec::with_capacity(plans.len());
+        for (plan, r) in plans.iter().zip(resp.responses.iter_mut()) {
+            match (plan, r) {
+                (Some(plan), OpResponse::Range(g)) => {
+                    plan.finish(g);
+                    count_only.push(plan.count_only);
+                }
+                _ => count_only.push(false),
+            }
+        }
+        count_only
+    }
 }
 
 /// What is wrong with the input, and on which line.
@@ -36,48 +60,101 @@ impl fmt::Display for InputError {
     }
 }
 
-/// Parses a whole transaction.
-pub fn parse_txn(input: &[u8]) -> Result<ParsedTxn, InputError> {
-    let mut parsed = ParsedTxn {
-        txn: Txn::new(),
-        success_shown: Vec::new(),
-        failure_shown: Vec::new(),
-    };
-    // 0 = compares, 1 = success, 2 = failure, 3 = done.
-    let mut section = 0;
-    let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
-    if lines.last().is_some_and(|l| l.is_empty()) {
-        // The newline that ends the last line does not start another.
-        lines.pop();
+/// The section a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// The compares.
+    Compares,
+    /// The success operations.
+    Success,
+    /// The failure operations.
+    Failure,
+    /// After the empty line that ends the failure operations.
+    Done,
+}
+
+impl Section {
+    /// etcdctl's prompt for the section (`txn -i`).
+    pub fn prompt(self) -> Option<&'static str> {
+        match self {
+            Section::Compares => Some("compares:"),
+            Section::Success => Some("success requests (get, put, del):"),
+            Section::Failure => Some("failure requests (get, put, del):"),
+            Section::Done => None,
+        }
     }
-    for (i, raw) in lines.into_iter().enumerate() {
+
+    fn next(self) -> Section {
+        match self {
+            Section::Compares => Section::Success,
+            Section::Success => Section::Failure,
+            Section::Failure | Section::Done => Section::Done,
+        }
+    }
+}
+
+/// Reads a transaction line by line.
+#[derive(Debug)]
+pub struct TxnReader {
+    parsed: ParsedTxn,
+    section: Section,
+    line: usize,
+}
+
+impl Default for TxnReader {
+    fn default() -> TxnReader {
+        TxnReader::new()
+    }
+}
+
+impl TxnReader {
+    /// A reader at the start of the compares.
+    pub fn new() -> TxnReader {
+        TxnReader {
+            parsed: ParsedTxn {
+                txn: Txn::new(),
+                success_gets: Vec::new(),
+                failure_gets: Vec::new(),
+            },
+            section: Section::Compares,
+            line: 0,
+        }
+    }
+
+    /// The section the next line belongs to.
+    pub fn section(&self) -> Section {
+        self.section
+    }
+
+    /// Takes one line (without its newline).
+    pub fn push(&mut self, raw: &[u8]) -> Result<(), InputError> {
+        self.line += 1;
         let line = raw.trim_ascii();
         let at = |message: String| InputError {
-            line: i + 1,
+            line: self.line,
             message,
         };
         if line.is_empty() {
-            if section < 3 {
-                section += 1;
-            }
-            continue;
+            self.section = self.section.next();
+            return Ok(());
         }
         if line.starts_with(b"#") {
-            continue;
+            return Ok(());
         }
-        match section {
-            0 => parsed.txn.compares.push(parse_compare(line).map_err(at)?),
-            1 | 2 => {
-                let (op, shown) = parse_op(line).map_err(at)?;
-                if section == 1 {
-                    parsed.txn.success.push(op);
-                    parsed.success_shown.push(shown);
-                } else {
-                    parsed.txn.failure.push(op);
-                    parsed.failure_shown.push(shown);
-                }
+        let p = &mut self.parsed;
+        match self.section {
+            Section::Compares => p.txn.compares.push(parse_compare(line).map_err(at)?),
+            Section::Success => {
+                let (op, plan) = parse_op(line).map_err(at)?;
+                p.txn.success.push(op);
+                p.success_gets.push(plan);
             }
-            _ => {
+            Section::Failure => {
+                let (op, plan) = parse_op(line).map_err(at)?;
+                p.txn.failure.push(op);
+                p.failure_gets.push(plan);
+            }
+            Section::Done => {
                 return Err(at(
                     "unexpected text after the failure operations (a transaction has three \
                      sections: compares, success, failure)"
@@ -85,8 +162,27 @@ pub fn parse_txn(input: &[u8]) -> Result<ParsedTxn, InputError> {
                 ))
             }
         }
+        Ok(())
     }
-    Ok(parsed)
+
+    /// The transaction read.
+    pub fn finish(self) -> ParsedTxn {
+        self.parsed
+    }
+}
+
+/// Parses a whole transaction.
+pub fn parse_txn(input: &[u8]) -> Result<ParsedTxn, InputError> {
+    let mut lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        // The newline that ends the last line does not start another.
+        lines.pop();
+    }
+    let mut reader = TxnReader::new();
+    for line in lines {
+        reader.push(line)?;
+    }
+    Ok(reader.finish())
 }
 
 /// Parses `target("key"[, "end"]) op "operand"`.
@@ -165,7 +261,7 @@ fn parse_compare(line: &[u8]) -> Result<Compare, String> {
         "lease" => {
             let text = String::from_utf8_lossy(&operand);
             CompareTarget::Lease(
-                crate::args::parse_lease(&text)
+                lease_id::parse(&text)
                     .map_err(|e| format!("malformed comparison {shown:?}: {e}"))?,
             )
         }
@@ -184,16 +280,8 @@ fn parse_compare(line: &[u8]) -> Result<Compare, String> {
 }
 
 /// Parses one operation line (`put ...`, `del ...`, `get ...`).
-fn parse_op(line: &[u8]) -> Result<(Op, Shown), String> {
-    let mut cur = Cursor::new(line);
-    let mut words = Vec::new();
-    loop {
-        cur.skip_ws();
-        match cur.word()? {
-            Some(w) => words.push(to_os(w)?),
-            None => break,
-        }
-    }
+fn parse_op(line: &[u8]) -> Result<(Op, Option<GetPlan>), String> {
+    let words = words::split(line)?;
     let parsed = TxnOpLine::try_parse_from(words).map_err(|e| {
         let text = e.to_string();
         let first = text.lines().next().unwrap_or_default();
@@ -208,157 +296,24 @@ fn parse_op(line: &[u8]) -> Result<(Op, Shown), String> {
                     String::from_utf8_lossy(line)
                 ));
             }
-            let req = ops::put_request(args, None).map_err(|e| e.message)?;
-            Ok((Op::Put(req), Shown::Full))
+            if args.ignore_value || args.ignore_lease {
+                return Err(format!(
+                    "bad operation {:?}: --ignore-value and --ignore-lease are not supported \
+                     inside a txn (revkv's library has no such put)",
+                    String::from_utf8_lossy(line)
+                ));
+            }
+            let plan = ops::put_plan(args, None).map_err(|e| e.message)?;
+            Ok((Op::Put(plan.req), None))
         }
         TxnOp::Del(args) => Ok((
             Op::Delete(ops::delete_request(args).map_err(|e| e.message)?),
-            Shown::Full,
+            None,
         )),
         TxnOp::Get(args) => {
-            let (req, shown) = ops::range_request(args).map_err(|e| e.message)?;
-            Ok((Op::Range(req), shown))
+            let plan = ops::get_plan(args).map_err(|e| e.message)?;
+            Ok((Op::Range(plan.req.clone()), Some(plan)))
         }
-    }
-}
-
-#[cfg(unix)]
-fn to_os(bytes: Vec<u8>) -> Result<OsString, String> {
-    use std::os::unix::ffi::OsStringExt;
-    Ok(OsString::from_vec(bytes))
-}
-
-#[cfg(not(unix))]
-fn to_os(bytes: Vec<u8>) -> Result<OsString, String> {
-    String::from_utf8(bytes)
-        .map(OsString::from)
-        .map_err(|_| "arguments must be UTF-8 on this platform".to_string())
-}
-
-/// A position in one line.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(bytes: &'a [u8]) -> Cursor<'a> {
-        Cursor { bytes, pos: 0 }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn at_end(&self) -> bool {
-        self.pos >= self.bytes.len()
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
-            self.pos += 1;
-        }
-    }
-
-    fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a [u8] {
-        let start = self.pos;
-        while self.peek().is_some_and(&keep) {
-            self.pos += 1;
-        }
-        &self.bytes[start..self.pos]
-    }
-
-    /// A quoted string (required).
-    fn quoted(&mut self) -> Result<Vec<u8>, String> {
-        match self.peek() {
-            Some(b'"') => self.double_quoted(),
-            Some(b'`') => self.back_quoted(),
-            _ => Err("expected a string in double quotes".into()),
-        }
-    }
-
-    /// A quoted string or an unquoted word; `None` at the end of the line.
-    fn word(&mut self) -> Result<Option<Vec<u8>>, String> {
-        match self.peek() {
-            None => Ok(None),
-            Some(b'"' | b'`') => self.quoted().map(Some),
-            Some(_) => Ok(Some(self.take_while(|b| !b.is_ascii_whitespace()).to_vec())),
-        }
-    }
-
-    fn back_quoted(&mut self) -> Result<Vec<u8>, String> {
-        self.pos += 1;
-        let body = self.take_while(|b| b != b'`').to_vec();
-        if !self.eat(b'`') {
-            return Err("unterminated `string`".into());
-        }
-        Ok(body)
-    }
-
-    fn double_quoted(&mut self) -> Result<Vec<u8>, String> {
-        self.pos += 1;
-        let mut out = Vec::new();
-        loop {
-            let Some(b) = self.peek() else {
-                return Err("unterminated \"string\"".into());
-            };
-            self.pos += 1;
-            match b {
-                b'"' => return Ok(out),
-                b'\\' => self.escape(&mut out)?,
-                _ => out.push(b),
-            }
-        }
-    }
-
-    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
-        let Some(b) = self.peek() else {
-            return Err("unterminated \"string\"".into());
-        };
-        self.pos += 1;
-        match b {
-            b'"' | b'\\' | b'\'' | b'`' => out.push(b),
-            b'n' => out.push(b'\n'),
-            b't' => out.push(b'\t'),
-            b'r' => out.push(b'\r'),
-            b'0' => out.push(0),
-            b'x' => out.push(self.hex(2)? as u8),
-            b'u' => {
-                let code = self.hex(4)?;
-                let c = char::from_u32(code)
-                    .ok_or_else(|| format!("\\u{code:04x} is not a character"))?;
-                let mut buf = [0; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-            other => {
-                return Err(format!(
-                    "unknown escape \\{}",
-                    String::from_utf8_lossy(&[other])
-                ))
-            }
-        }
-        Ok(())
-    }
-
-    fn hex(&mut self, digits: usize) -> Result<u32, String> {
-        let end = self.pos + digits;
-        let text = self
-            .bytes
-            .get(self.pos..end)
-            .and_then(|d| std::str::from_utf8(d).ok())
-            .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| format!("an escape needs {digits} hex digits"))?;
-        self.pos = end;
-        u32::from_str_radix(text, 16).map_err(|e| e.to_string())
     }
 }
 
@@ -392,7 +347,8 @@ mod tests {
                 Op::Range(RangeRequest::prefix("p").keys_only())
             ]
         );
-        assert_eq!(p.failure_shown, vec![Shown::Full, Shown::KeysOnly]);
+        assert_eq!(p.failure_gets[0], None);
+        assert!(p.failure_gets[1].as_ref().is_some_and(|g| !g.count_only));
     }
 
     #[test]
@@ -419,8 +375,8 @@ mod tests {
                 Compare::version("k", CompareOp::NotEqual, 3),
             ),
             (
-                b"lease(\"k\") = \"0\"",
-                Compare::lease("k", CompareOp::Equal, 0),
+                b"lease(\"k\") = \"1f\"",
+                Compare::lease("k", CompareOp::Equal, 0x1f),
             ),
             (
                 b"val(`k`) = \"\\x00\\u00e9\"",
@@ -471,13 +427,16 @@ mod tests {
     fn operations_use_the_command_syntax() {
         let (op, _) = parse_op(b"del a c --prev-kv").expect("del");
         assert_eq!(op, Op::Delete(DeleteRequest::range("a", "c").prev_kv()));
-        let (op, shown) = parse_op(b"range a --from-key --count-only").expect("range");
+        let (op, plan) = parse_op(b"range a --from-key --count-only").expect("range");
         assert_eq!(
             op,
             Op::Range(RangeRequest::new(KeyRange::from_key("a")).count_only())
         );
-        assert_eq!(shown, Shown::CountOnly);
+        assert!(plan.is_some_and(|p| p.count_only));
         let (op, _) = parse_op(b"put k v --lease 0x10").expect("put");
+        assert_eq!(op, Op::Put(PutRequest::new("k", "v").lease(16)));
+        // Lease ids are hex, as etcdctl reads them.
+        let (op, _) = parse_op(b"put k v --lease 10").expect("put");
         assert_eq!(op, Op::Put(PutRequest::new("k", "v").lease(16)));
         for bad in [
             &b"put k"[..],
@@ -488,6 +447,8 @@ mod tests {
             b"del a b --prefix",
             b"put \"k v",
             b"put --help",
+            b"put k --ignore-value",
+            b"get k --sort-by size",
         ] {
             let err = parse_op(bad).expect_err(&String::from_utf8_lossy(bad));
             assert!(!err.contains('\n'), "one-line message: {err}");

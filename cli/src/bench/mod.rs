@@ -17,10 +17,9 @@ mod table;
 mod workdir;
 
 use crate::args::{BenchArgs, BenchCounts, BenchPhaseArgs};
-use crate::error::{Failure, EXIT_FAILED};
+use crate::error::{output_error, Failure, Stop, EXIT_FAILED};
 use crate::interrupt;
-use crate::output::Printer;
-use crate::{output_error, Stop};
+use crate::output::{Format, Printer};
 use progress::Progress;
 use runner::Runner;
 use std::fmt::Write as _;
@@ -105,7 +104,7 @@ pub fn bench<W: Write>(dir: &Path, args: BenchArgs, out: &mut Printer<W>) -> Res
     let result = run(&work, &plan, &progress);
     progress.finish();
     let report = match result {
-        Ok(report) => report,
+        Ok(report) => report.render(out.format()),
         Err(e) => {
             // The failure of the run is the one to report.
             if let Err(cleanup) = finish(work, args.keep, &progress) {
@@ -155,8 +154,43 @@ fn check_out_file(file: &Path) -> Result<(), Failure> {
     ))
 }
 
-/// Every step; returns the report (preamble, table, notes).
-fn run(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<String, Failure> {
+/// What a run found: a preamble (markdown lines about the run), the rows
+/// of the table, and the notes under it.
+struct Report {
+    preamble: String,
+    rows: Vec<(String, String)>,
+    notes: String,
+}
+
+impl Report {
+    /// The report as markdown, or (`-w json`) as one JSON object:
+    /// `{"about":[lines],"rows":[{"workload":W,"revkv":R},..],"notes":S}`.
+    fn render(&self, format: Format) -> String {
+        if format == Format::Json {
+            let rows: Vec<serde_json::Value> = self
+                .rows
+                .iter()
+                .map(|(w, r)| serde_json::json!({ "workload": w, "revkv": r }))
+                .collect();
+            let about: Vec<&str> = self.preamble.lines().filter(|l| !l.is_empty()).collect();
+            let value = serde_json::json!({
+                "about": about,
+                "rows": rows,
+                "notes": self.notes.trim(),
+            });
+            return format!("{value}\n");
+        }
+        format!(
+            "{}{}{}",
+            self.preamble,
+            table::markdown(&self.rows),
+            self.notes
+        )
+    }
+}
+
+/// Every step; returns the report.
+fn run(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<Report, Failure> {
     let started = system::utc_now();
     let load_start = system::load_average();
     let fs = system::filesystem(work.root());
@@ -203,13 +237,10 @@ fn run(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<String, Failu
         "- {cpus} CPUs; the crash writer was killed after {acked} overwrite batches \
          had been acknowledged\n"
     );
-    md.push_str(&table::markdown(&table::rows(
-        plan,
-        [before, after],
-        &runner.results,
-    )));
+    let rows = table::rows(plan, [before, after], &runner.results);
+    let mut notes = String::new();
     let _ = writeln!(
-        md,
+        notes,
         "\nTimes are wall-clock; `a · b` is the time for the whole workload and its rate. \
          Every write is durable (`SyncPolicy::Always`). Keys are 24 random bytes and values \
          150 random bytes (splitmix64, fixed seeds), the same as in the comparison harness \
@@ -217,7 +248,11 @@ fn run(work: &Workdir, plan: &Plan, progress: &Progress) -> Result<String, Failu
          blocks, with the apparent size when it differs by more than 10%. Open times are with \
          a warm page cache."
     );
-    Ok(md)
+    Ok(Report {
+        preamble: md,
+        rows,
+        notes,
+    })
 }
 
 /// The disk's raw limits, measured in the bench directory.
