@@ -247,15 +247,17 @@ fn bench_refuses_a_directory_it_did_not_make_and_leaves_it_alone() {
 }
 
 #[test]
-fn bench_refuses_json_output() {
+fn bench_refuses_the_formats_it_cannot_print() {
     let tmp = tempdir();
-    let out = cmd()
-        .args(["--json", "bench", "--dir"])
-        .arg(tmp.path().join("b"))
-        .output()
-        .expect("run");
-    let err = fails(out, 2);
-    assert!(err.contains("--json"), "{err}");
+    for format in ["table", "fields"] {
+        let out = cmd()
+            .args(["-w", format, "bench", "--dir"])
+            .arg(tmp.path().join("b"))
+            .output()
+            .expect("run");
+        let err = fails(out, 4);
+        assert!(err.contains("not supported as output format"), "{err}");
+    }
     assert!(!tmp.path().join("b").exists(), "nothing was created");
 }
 

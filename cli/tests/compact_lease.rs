@@ -14,7 +14,7 @@ fn granted_id(line: &str) -> i64 {
         .strip_prefix("lease ")
         .and_then(|rest| rest.split(' ').next())
         .unwrap_or_else(|| panic!("no lease id in {line:?}"));
-    id.parse().expect("a decimal lease id")
+    i64::from_str_radix(id, 16).expect("a hex lease id")
 }
 
 #[test]
@@ -48,16 +48,19 @@ fn compact_refuses_old_reads_and_reports_bad_revisions() {
     fails(run(dir, &["compact", "0"]), 2);
     fails(run(dir, &["compact", "x"]), 2);
 
-    let v = json(run(dir, &["--json", "compact", "3", "--physical"]));
-    assert_eq!(v["compact_revision"], 3);
-    assert_eq!(v["header"]["revision"], 3);
+    // etcdctl prints this line whatever the output format.
+    assert_eq!(
+        ok(run(dir, &["--json", "compact", "3", "--physical"])),
+        "compacted revision 3\n"
+    );
     let err = fails(run(dir, &["get", "k", "--rev", "2"]), 1);
     assert!(err.contains("compact revision 3"), "{err}");
     assert_eq!(ok(run(dir, &["get", "k"])), "k\n3\n");
 
+    // A missing store is answered as an empty one, and not created.
     let missing = dir.join("missing");
     let err = fails(run(&missing, &["compact", "1"]), 1);
-    assert!(err.contains("no revkv store"), "{err}");
+    assert!(err.contains("future revision"), "{err}");
     assert!(!missing.exists());
 }
 
@@ -109,61 +112,64 @@ fn physical_compaction_removes_old_segments_of_a_large_store() {
 fn lease_grant_attach_ttl_list_keep_alive_and_revoke() {
     let tmp = tempdir();
     let dir = tmp.path();
-    // grant creates the store; --id takes hex.
+    // grant creates the store; ids are hex, as etcdctl's.
     assert_eq!(
         ok(run(dir, &["lease", "grant", "60", "--id", "0x10"])),
-        "lease 16 granted with TTL(60s)\n"
+        "lease 0000000000000010 granted with TTL(60s)\n"
     );
     let picked = granted_id(&ok(run(dir, &["lease", "grant", "100"])));
     assert!(picked > 0);
-    ok(run(dir, &["put", "a", "1", "--lease", "16"]));
+    ok(run(dir, &["put", "a", "1", "--lease", "10"]));
     ok(run(dir, &["put", "b", "2", "--lease", "0x10"]));
-    ok(run(dir, &["put", "c", "3", "--lease", &picked.to_string()]));
+    ok(run(
+        dir,
+        &["put", "c", "3", "--lease", &format!("{picked:x}")],
+    ));
 
     assert_eq!(
-        ok(run(dir, &["lease", "ttl", "16"])),
-        "lease 16 granted with TTL(60s), remaining(60s)\n"
+        ok(run(dir, &["lease", "ttl", "10"])),
+        "lease 0000000000000010 granted with TTL(60s), remaining(60s)\n"
     );
     assert_eq!(
         ok(run(dir, &["lease", "timetolive", "0x10", "--keys"])),
-        "lease 16 granted with TTL(60s), remaining(60s), attached keys([a b])\n"
+        "lease 0000000000000010 granted with TTL(60s), remaining(60s), attached keys([a b])\n"
     );
-    let v = json(run(dir, &["--json", "lease", "ttl", "16", "--keys"]));
-    assert_eq!(v["ID"], 16);
-    assert_eq!(v["TTL"], 60);
-    assert_eq!(v["grantedTTL"], 60);
+    let v = json(run(dir, &["--json", "lease", "ttl", "10", "--keys"]));
+    assert_eq!(v["id"], 16);
+    assert_eq!(v["ttl"], 60);
+    assert_eq!(v["granted-ttl"], 60);
     assert_eq!(v["keys"], serde_json::json!([b64("a"), b64("b")]));
-    assert_eq!(v["header"]["revision"], 3);
+    assert_eq!(v["revision"], 3);
 
     let mut ids = [16, picked];
     ids.sort();
     assert_eq!(
         ok(run(dir, &["lease", "list"])),
-        format!("found 2 leases\n{}\n{}\n", ids[0], ids[1])
+        format!("found 2 leases\n{:016x}\n{:016x}\n", ids[0], ids[1])
     );
     let v = json(run(dir, &["--json", "lease", "list"]));
     assert_eq!(
         v["leases"],
-        serde_json::json!([{ "ID": ids[0] }, { "ID": ids[1] }])
+        serde_json::json!([{ "id": ids[0] }, { "id": ids[1] }])
     );
 
     assert_eq!(
-        ok(run(dir, &["lease", "keep-alive", "16"])),
-        "lease 16 keepalived with TTL(60)\n"
+        ok(run(dir, &["lease", "keep-alive", "--once", "10"])),
+        "lease 0000000000000010 keepalived with TTL(60)\n"
     );
-    let v = json(run(dir, &["--json", "lease", "keep-alive", "16"]));
+    let v = json(run(dir, &["--json", "lease", "keep-alive", "10", "--once"]));
     assert_eq!((v["ID"].clone(), v["TTL"].clone()), (16.into(), 60.into()));
 
     // Revoke deletes both keys in one revision, which JSON reports.
-    let v = json(run(dir, &["--json", "lease", "revoke", "16"]));
+    let v = json(run(dir, &["--json", "lease", "revoke", "10"]));
     assert_eq!(v["header"]["revision"], 4);
     assert_eq!(
         ok(run(dir, &["range", "", "--prefix", "--keys-only"])),
-        "c\n"
+        "c\n\n"
     );
     assert_eq!(
-        ok(run(dir, &["lease", "revoke", &picked.to_string()])),
-        format!("lease {picked} revoked\n")
+        ok(run(dir, &["lease", "revoke", &format!("{picked:x}")])),
+        format!("lease {picked:016x} revoked\n")
     );
     assert_eq!(ok(run(dir, &["lease", "list"])), "found 0 leases\n");
     assert_eq!(
@@ -184,28 +190,43 @@ fn lease_failures_and_bad_arguments() {
     let dir = tmp.path();
     ok(run(dir, &["lease", "grant", "30", "--id", "7"]));
     let err = fails(run(dir, &["lease", "grant", "30", "--id", "7"]), 1);
-    assert_eq!(err, "Error: lease already exists: 7\n");
+    assert_eq!(err, "Error: lease already exists: 0000000000000007\n");
     for args in [
         &["lease", "revoke", "8"][..],
-        &["lease", "keep-alive", "0x8"],
-        &["lease", "ttl", "8"],
+        &["lease", "keep-alive", "0x8", "--once"],
     ] {
         let err = fails(run(dir, args), 1);
-        assert_eq!(err, "Error: requested lease not found: 8\n", "{args:?}");
+        assert_eq!(
+            err, "Error: requested lease not found: 0000000000000008\n",
+            "{args:?}"
+        );
     }
+    // As etcdctl: timetolive answers TTL -1, keep-alive says it is gone.
+    assert_eq!(
+        ok(run(dir, &["lease", "ttl", "8"])),
+        "lease 0000000000000008 already expired\n"
+    );
+    assert_eq!(
+        ok(run(dir, &["lease", "keep-alive", "8"])),
+        "lease 0000000000000008 expired or revoked.\n"
+    );
     let err = fails(run(dir, &["lease", "grant", "5", "--id=-3"]), 1);
     assert!(err.contains("negative"), "{err}");
     fails(run(dir, &["lease", "grant", "0"]), 2);
     fails(run(dir, &["lease", "grant", "-5"]), 2);
     fails(run(dir, &["lease", "revoke", "zz"]), 2);
-    fails(run(dir, &["lease", "keep-alive", "7", "--count", "2"]), 2);
+    fails(
+        run(dir, &["lease", "keep-alive", "7", "--once", "--count", "2"]),
+        2,
+    );
     fails(run(dir, &["lease", "keep-alive", "7", "--every", "0"]), 2);
     fails(run(dir, &["lease"]), 2);
     let missing = dir.join("missing");
-    for args in [&["lease", "list"][..], &["lease", "ttl", "7"]] {
-        let err = fails(run(&missing, args), 1);
-        assert!(err.contains("no revkv store"), "{err}");
-    }
+    assert_eq!(ok(run(&missing, &["lease", "list"])), "found 0 leases\n");
+    assert_eq!(
+        ok(run(&missing, &["lease", "ttl", "7"])),
+        "lease 0000000000000007 already expired\n"
+    );
     assert!(!missing.exists());
     let help = ok(run(dir, &["lease", "--help"]));
     assert!(help.contains("wall-clock"), "{help}");
@@ -214,7 +235,7 @@ fn lease_failures_and_bad_arguments() {
         "{help}"
     );
     let help = ok(run(dir, &["lease", "grant", "--help"]));
-    assert!(help.contains("decimal"), "{help}");
+    assert!(help.contains("in hex"), "{help}");
 }
 
 #[test]
@@ -228,11 +249,13 @@ fn a_lease_expires_between_invocations_and_the_next_command_sees_it_gone() {
     // Nothing had the store open at the deadline; the next command, a read,
     // revokes the lease before it reads.
     assert_eq!(ok(run(dir, &["get", "session"])), "");
-    let err = fails(run(dir, &["lease", "ttl", "5"]), 1);
-    assert!(err.contains("requested lease not found: 5"), "{err}");
+    assert_eq!(
+        ok(run(dir, &["lease", "ttl", "5"])),
+        "lease 0000000000000005 already expired\n"
+    );
     assert_eq!(ok(run(dir, &["lease", "list"])), "found 0 leases\n");
     let err = fails(run(dir, &["put", "again", "v", "--lease", "5"]), 1);
-    assert!(err.contains("lease not found: 5"), "{err}");
+    assert!(err.contains("lease not found: 0000000000000005"), "{err}");
     assert_eq!(
         ok(run(
             dir,
@@ -262,7 +285,10 @@ fn keep_alive_every_repeats_count_times_and_keeps_the_lease() {
             "7",
         ],
     ));
-    assert_eq!(out, "lease 9 keepalived with TTL(1)\n".repeat(7));
+    assert_eq!(
+        out,
+        "lease 0000000000000009 keepalived with TTL(1)\n".repeat(7)
+    );
     assert_eq!(ok(run(dir, &["get", "k"])), "k\nv\n");
     let out = ok(run(
         dir,
@@ -285,7 +311,7 @@ fn keep_alive_every_repeats_count_times_and_keeps_the_lease() {
 }
 
 #[test]
-fn keep_alive_every_longer_than_the_ttl_warns_then_fails_once_expired() {
+fn keep_alive_every_longer_than_the_ttl_warns_then_stops_once_expired() {
     let tmp = tempdir();
     let dir = tmp.path();
     ok(run(dir, &["lease", "grant", "1", "--id", "3"]));
@@ -294,18 +320,20 @@ fn keep_alive_every_longer_than_the_ttl_warns_then_fails_once_expired() {
         dir,
         &["lease", "keep-alive", "3", "--every", "1.6", "--count", "2"],
     );
+    // The process kept the store open past the deadline: the lease expired
+    // in it, and the next keep-alive found it gone, which ends the command
+    // as it ends etcdctl's (status 0).
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "lease 3 keepalived with TTL(1)\n"
+        "lease 0000000000000003 keepalived with TTL(1)\n\
+         lease 0000000000000003 expired or revoked.\n"
     );
-    let err = fails(out, 1);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
         err.contains("warning: --every 1.6s is not shorter"),
         "{err}"
     );
-    // The process kept the store open past the deadline: the lease expired
-    // in it, and the next keep-alive found it gone.
-    assert!(err.contains("Error: requested lease not found: 3"), "{err}");
     assert_eq!(ok(run(dir, &["get", "k"])), "");
 }
 
@@ -317,7 +345,10 @@ fn keep_alive_every_stops_cleanly_when_interrupted() {
     let mut child = spawn(dir, &["lease", "keep-alive", "4", "--every", "0.2"]);
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     for _ in 0..3 {
-        assert_eq!(read_line(&mut stdout), "lease 4 keepalived with TTL(2)\n");
+        assert_eq!(
+            read_line(&mut stdout),
+            "lease 0000000000000004 keepalived with TTL(2)\n"
+        );
     }
     interrupt(&child);
     let status = child.wait().expect("wait");
@@ -325,7 +356,7 @@ fn keep_alive_every_stops_cleanly_when_interrupted() {
     // The store was closed properly: it opens at once, the lease alive.
     let ttl = ok(run(dir, &["lease", "ttl", "4"]));
     assert!(
-        ttl.starts_with("lease 4 granted with TTL(2s), remaining("),
+        ttl.starts_with("lease 0000000000000004 granted with TTL(2s), remaining("),
         "{ttl}"
     );
 }
