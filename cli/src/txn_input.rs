@@ -290,16 +290,16 @@ fn parse_op(line: &[u8]) -> Result<(Op, Option<GetPlan>), String> {
     })?;
     match parsed.op {
         TxnOp::Put(args) => {
-            if args.value.is_none() {
-                return Err(format!(
-                    "bad operation {:?}: put needs a key and a value",
-                    String::from_utf8_lossy(line)
-                ));
-            }
             if args.ignore_value || args.ignore_lease {
                 return Err(format!(
                     "bad operation {:?}: --ignore-value and --ignore-lease are not supported \
                      inside a txn (revkv's library has no such put)",
+                    String::from_utf8_lossy(line)
+                ));
+            }
+            if args.value.is_none() {
+                return Err(format!(
+                    "bad operation {:?}: put needs a key and a value",
                     String::from_utf8_lossy(line)
                 ));
             }
