@@ -3,8 +3,6 @@
 //! that is damaged or does not fit the log must be ignored (and removed),
 //! never trusted.
 
-mod support;
-
 use revkv::format::checkpoint::{decode_checkpoint, CheckpointEncoder, CheckpointRev};
 use revkv::{
     Db, DeleteRequest, KeyRange, KeyValue, ManualClock, Op, Options, PutRequest, RangeRequest, Txn,
@@ -133,7 +131,7 @@ fn rewrite_checkpoint(
 fn checkpointed_open_serves_what_a_full_scan_serves() {
     let (dir, before_close) = closed_store();
     assert!(dir.path().join("KEYINDEX").exists(), "close wrote it");
-    let without = support::copy_dir(dir.path());
+    let without = test_support::copy_dir(dir.path());
     fs::remove_file(without.path().join("KEYINDEX")).expect("remove");
 
     let from_checkpoint = open_and_observe(dir.path());
@@ -176,7 +174,7 @@ fn writes_after_the_checkpoint_are_replayed_after_a_crash() {
     let live = observe(&db);
     // Every write above is acknowledged, so fdatasync'ed: a copy of the
     // files now is what a crash leaves.
-    let crashed = support::copy_dir(dir.path());
+    let crashed = test_support::copy_dir(dir.path());
     db.close().expect("close");
     // Open started from the checkpoint: one it does not use is deleted.
     let db = Db::open(crashed.path(), options()).expect("open");
@@ -199,7 +197,7 @@ fn compaction_replaces_the_checkpoint_it_makes_stale() {
         (at, at)
     );
     let live = observe(&db);
-    let crashed = support::copy_dir(dir.path());
+    let crashed = test_support::copy_dir(dir.path());
     db.close().expect("close");
     // Open started from the checkpoint: one it does not use is deleted.
     let db = Db::open(crashed.path(), options()).expect("open");

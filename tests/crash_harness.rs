@@ -72,8 +72,6 @@
 //! On a failure the directory as it was before the failing reopen, and the
 //! child's output, are kept; the panic message says where.
 
-mod support;
-
 use revkv::format::manifest::decode_manifest;
 use revkv::{
     Compare, CompareOp, CompareTarget, Db, DeleteRequest, Error, Event, EventKind, KeyRange,
@@ -88,10 +86,10 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use support::watch_checker::{
+use test_support::watch_checker::{
     check, describe, record_through, show_kv, History, Recorded, Stopped,
 };
-use support::{seed_from_env, Rng};
+use test_support::{seed_from_env, Rng};
 
 const ROUNDS_ENV: &str = "REVKV_CRASH_HARNESS_ROUNDS";
 const SEED_ENV: &str = "REVKV_CRASH_HARNESS_SEED";
@@ -389,29 +387,18 @@ impl Spec {
     }
 }
 
-fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
-}
-
 /// The value operation `id` puts at `key`: unique, and rebuilt by the parent
 /// from the announcement. Even lengths compress well (zstd frames for the
 /// large ones), odd lengths do not.
 fn value_of(id: u64, key: &str, len: usize) -> Vec<u8> {
     let mut v = format!("{id}:{key}:").into_bytes();
-    let mut x = id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for b in key.bytes() {
-        x = xorshift(x ^ u64::from(b));
-    }
-    while v.len() < len {
-        if len % 2 == 0 {
+    if len % 2 == 0 {
+        while v.len() < len {
             v.push(b'a' + (v.len() % 13) as u8);
-        } else {
-            x = xorshift(x);
-            v.push((x >> 29) as u8);
         }
+    } else if v.len() < len {
+        let tail = Rng::for_item(id, key).bytes(len - v.len());
+        v.extend_from_slice(&tail);
     }
     v
 }
@@ -2073,7 +2060,12 @@ fn check_open_store(
         } else if let Some(id) = seg_id(&name, ".idx") {
             sealed.contains(&id)
         } else if name == "KEYINDEX" {
-            support::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)?;
+            test_support::checkpoint_fits(
+                dir,
+                &m.segments,
+                m.compact_scheduled,
+                m.compact_finished,
+            )?;
             true
         } else {
             name == "MANIFEST" || name == "LOCK"

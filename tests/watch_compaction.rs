@@ -14,9 +14,7 @@
 //!   each of its failpoints by a crash (a child process of this binary).
 //!
 //! Every stream is also judged whole by the guarantee checker
-//! (tests/support/watch_checker.rs).
-
-mod support;
+//! (tests/support/src/watch_checker.rs).
 
 use revkv::failpoint::FAILPOINT_EXIT;
 use revkv::{
@@ -26,7 +24,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
-use support::watch_checker::{
+use test_support::watch_checker::{
     check, describe, record_through, record_to_end, History, Recorded, Stopped, WriteLog,
 };
 
