@@ -45,8 +45,9 @@ pub fn test_child_under(wrapper: &[&str], test: &str) -> Command {
 }
 
 /// A started child process. Its standard output (if piped) is read by a
-/// thread into complete lines: a last line cut short by the child's death
-/// has no newline and is not handed out. Its standard error (if piped) is
+/// thread into complete lines, handed out without their trailing newline
+/// and whitespace: a last line cut short by the child's death has no
+/// newline and is not handed out. Its standard error (if piped) is
 /// collected. Dropping it kills and reaps the child.
 #[derive(Debug)]
 pub struct Running {
@@ -61,7 +62,7 @@ pub struct Running {
 pub struct Finished {
     /// Its exit status.
     pub status: ExitStatus,
-    /// Its complete standard output lines (without their newlines) not yet
+    /// Its complete standard output lines (trimmed at the end) not yet
     /// taken by [`Running::line`] or [`Running::line_within`].
     pub lines: Vec<String>,
     /// Its standard error, or "" when that was not piped.
@@ -81,8 +82,8 @@ impl Running {
                     match r.read_line(&mut line) {
                         Ok(0) | Err(_) => break,
                         Ok(_) if line.ends_with('\n') => {
-                            line.pop();
-                            if tx.send(line).is_err() {
+                            let complete = line.trim_end().to_string();
+                            if tx.send(complete).is_err() {
                                 break;
                             }
                         }
