@@ -562,12 +562,7 @@ fn check_store(db: &Db, model: &Model, expect_compact: u64, ctx: &str) -> u64 {
         );
     }
     check_watch(db, model, c, current, ctx);
-    let report = db.verify().unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
-    assert!(
-        report.is_ok(),
-        "{ctx}: verify found problems: {:#?}",
-        report.problems
-    );
+    store::verify_clean(db, ctx);
     current
 }
 

@@ -22,9 +22,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 use test_support::files;
-use test_support::incident::{
-    big_value, crash_child, events_until, finished_manifest, options, verify_clean,
-};
+use test_support::incident::{big_value, crash_child, events_until, finished_manifest, options};
+use test_support::store::verify_clean;
 
 const UPDATES: u64 = 3000;
 

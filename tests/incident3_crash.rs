@@ -19,8 +19,9 @@ use revkv::{Db, Error, EventKind, RangeRequest, WatchRequest};
 use std::path::Path;
 use std::time::Duration;
 use test_support::incident::{
-    big_value, crash_child, events_until, finished_manifest, options, verify_clean, BIG_LEN,
+    big_value, crash_child, events_until, finished_manifest, options, BIG_LEN,
 };
+use test_support::store::verify_clean;
 
 const K: &str = "/registry/pods/k";
 

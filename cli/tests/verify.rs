@@ -6,6 +6,7 @@ use revkv::format::record::{encode_txn, OpKind, RecordOp};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
+use test_support::child::Running;
 use test_support::cli::*;
 use test_support::files::active_segment;
 
@@ -182,14 +183,16 @@ fn help_describes_the_problem_lines() {
 fn verify_on_a_terminal(dir: &Path) -> String {
     let typescript = dir.with_extension("typescript");
     let command = format!("'{}' --dir '{}' verify", binary().display(), dir.display());
-    let status = std::process::Command::new("script")
+    let mut script = std::process::Command::new("script");
+    script
         .args(["-q", "-e", "-c", &command])
         .arg(&typescript)
         .env_remove("REVKV_DIR")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run script");
+        .stdout(std::process::Stdio::null());
+    let status = Running::start(&mut script)
+        .finish_within(std::time::Duration::from_secs(120), "script")
+        .status;
     assert!(status.success(), "{status:?}");
     let seen = std::fs::read(&typescript).expect("typescript");
     String::from_utf8_lossy(&seen).into_owned()

@@ -1,8 +1,8 @@
 //! What the incident 2 and incident 3 tests share (CONTEXT.md): their
 //! store's options, a value over the compactor's 1 MiB output buffer, the
 //! child process that compacts and stops at a failpoint, and the checks
-//! after a reopen that the compaction finished, that `verify` is clean, and
-//! what a watch delivers up to the current revision.
+//! after a reopen that the compaction finished and of what a watch delivers
+//! up to the current revision.
 //!
 //! The child is the `#[ignore]`d test [`CHILD_TEST`] of the incident's own
 //! binary, whose body is [`child_open_and_compact`]; it is re-executed with
@@ -12,7 +12,7 @@ use crate::child::{test_child, Running};
 use crate::rng::Rng;
 use revkv::failpoint::FAILPOINT_EXIT;
 use revkv::format::manifest::{decode_manifest, Manifest};
-use revkv::{Db, Options, SyncPolicy, VerifyReport};
+use revkv::{Db, Options, SyncPolicy};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -90,17 +90,6 @@ pub fn finished_manifest(dir: &Path, compacted: u64, ctx: &str) -> Manifest {
         "{ctx}: compaction not finished after open: MANIFEST {m:?}"
     );
     m
-}
-
-/// `db.verify()`, which must find no problem.
-pub fn verify_clean(db: &Db, ctx: &str) -> VerifyReport {
-    let report = db.verify().unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
-    assert!(
-        report.is_ok(),
-        "{ctx}: verify found problems: {:#?}",
-        report.problems
-    );
-    report
 }
 
 /// Collects the events of `w` until a progress notification at or above

@@ -1,7 +1,8 @@
 //! Helpers on a store's files: the checkpoint's fit to the MANIFEST, a
-//! header rewritten to another format version, the failpoints the library
-//! names.
+//! header rewritten to another format version, a `verify` that must be
+//! clean, the failpoints the library names.
 
+use revkv::{Db, VerifyReport};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -42,6 +43,17 @@ pub fn set_header_version(file: &mut [u8], version: u32, crc_at: usize) {
     file[8..12].copy_from_slice(&version.to_le_bytes());
     let crc = crc32fast::hash(&file[..crc_at]);
     file[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// `db.verify()`, which must find no problem.
+pub fn verify_clean(db: &Db, ctx: &str) -> VerifyReport {
+    let report = db.verify().unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
+    assert!(
+        report.is_ok(),
+        "{ctx}: verify found problems: {:#?}",
+        report.problems
+    );
+    report
 }
 
 /// The failpoints named in the library's source (`src/`): the crash points
