@@ -3,8 +3,6 @@
 //! that is damaged or does not fit the log must be ignored (and removed),
 //! never trusted.
 
-mod support;
-
 use revkv::format::checkpoint::{decode_checkpoint, CheckpointEncoder, CheckpointRev};
 use revkv::{
     Db, DeleteRequest, KeyRange, KeyValue, ManualClock, Op, Options, PutRequest, RangeRequest, Txn,
@@ -133,7 +131,7 @@ fn rewrite_checkpoint(
 fn checkpointed_open_serves_what_a_full_scan_serves() {
     let (dir, before_close) = closed_store();
     assert!(dir.path().join("KEYINDEX").exists(), "close wrote it");
-    let without = support::copy_dir(dir.path());
+    let without = test_support::copy_dir(dir.path());
     fs::remove_file(without.path().join("KEYINDEX")).expect("remove");
 
     let from_checkpoint = open_and_observe(dir.path());
@@ -168,6 +166,19 @@ fn open_reads_the_checkpoint_instead_of_the_log() {
     });
 }
 
+/// Copies the store in `dir` while `db` has it open (every write
+/// acknowledged, so synced: what a crash leaves), closes it, and opens the
+/// copy: from the checkpoint (open deletes one it does not use), and
+/// showing `live`.
+fn crash_and_reopen(db: Db, dir: &Path, live: &View) {
+    let crashed = test_support::copy_dir(dir);
+    db.close().expect("close");
+    let db = Db::open(crashed.path(), options()).expect("open");
+    assert!(crashed.path().join("KEYINDEX").exists(), "checkpoint used");
+    assert_eq!(observe(&db), *live);
+    db.close().expect("close");
+}
+
 #[test]
 fn writes_after_the_checkpoint_are_replayed_after_a_crash() {
     let (dir, _) = closed_store();
@@ -176,13 +187,7 @@ fn writes_after_the_checkpoint_are_replayed_after_a_crash() {
     let live = observe(&db);
     // Every write above is acknowledged, so fdatasync'ed: a copy of the
     // files now is what a crash leaves.
-    let crashed = support::copy_dir(dir.path());
-    db.close().expect("close");
-    // Open started from the checkpoint: one it does not use is deleted.
-    let db = Db::open(crashed.path(), options()).expect("open");
-    assert!(crashed.path().join("KEYINDEX").exists(), "checkpoint used");
-    assert_eq!(observe(&db), live);
-    db.close().expect("close");
+    crash_and_reopen(db, dir.path(), &live);
 }
 
 #[test]
@@ -199,13 +204,7 @@ fn compaction_replaces_the_checkpoint_it_makes_stale() {
         (at, at)
     );
     let live = observe(&db);
-    let crashed = support::copy_dir(dir.path());
-    db.close().expect("close");
-    // Open started from the checkpoint: one it does not use is deleted.
-    let db = Db::open(crashed.path(), options()).expect("open");
-    assert!(crashed.path().join("KEYINDEX").exists(), "checkpoint used");
-    assert_eq!(observe(&db), live);
-    db.close().expect("close");
+    crash_and_reopen(db, dir.path(), &live);
 }
 
 #[test]

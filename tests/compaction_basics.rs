@@ -154,17 +154,8 @@ fn compaction_output_keeps_many_op_frames_plain_unless_halved() {
     use revkv::format::segment::SEGMENT_HEADER_LEN;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), Options::default().segment_size(64 << 10)).expect("open");
-    let mut x = 0x2545_f491_4f6c_dd1d_u64;
-    let mut random = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let mut rng = test_support::Rng::new(1);
+    let mut random = |n: usize| rng.bytes(n);
     for t in 0..20 {
         let ops: Vec<Op> = (0..100)
             .map(|i| Op::put(format!("k{t:02}-{i:03}"), random(150)))
@@ -180,11 +171,7 @@ fn compaction_output_keeps_many_op_frames_plain_unless_halved() {
     }
     db.compact_physical(db.current_revision()).expect("compact");
     let (mut thinned, mut compressed) = (0, 0);
-    for e in std::fs::read_dir(dir.path()).expect("list") {
-        let path = e.expect("entry").path();
-        if path.extension().is_none_or(|x| x != "seg") {
-            continue;
-        }
+    for path in test_support::files::segments(dir.path()) {
         let bytes = std::fs::read(&path).expect("read segment");
         let mut pos = SEGMENT_HEADER_LEN;
         while pos < bytes.len() {

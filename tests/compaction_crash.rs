@@ -45,8 +45,6 @@
 //!   a key whose first write was sealed (durable) and that was overwritten
 //!   in the active segment must still read as one of its values.
 
-mod support;
-
 use revkv::format::frame::{decode_frame, FrameKind};
 use revkv::format::manifest::{decode_manifest, Manifest};
 use revkv::format::record::txn_revision;
@@ -56,10 +54,11 @@ use revkv::{
     Options, RangeRequest, SyncPolicy, Txn, WatchRequest,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use test_support::child::{test_child_under, Finished, Running};
+use test_support::{files, store, tools, Rng};
 
 const CHILD_TEST: &str = "child_compaction_workload";
 const DIR_ENV: &str = "REVKV_CC_DIR";
@@ -77,13 +76,6 @@ fn options(sync: SyncPolicy) -> Options {
 
 // ---------------------------------------------------------------- values
 
-fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
-}
-
 /// The value written by write number `seq` to `key`: deterministic, so the
 /// parent rebuilds it from the acknowledgement line. `/z/` values compress
 /// well (zstd frames); all others are random bytes.
@@ -93,15 +85,9 @@ fn value_of(key: &str, seq: u64, len: usize) -> Vec<u8> {
         while v.len() < len {
             v.push(b'a' + (v.len() % 7) as u8);
         }
-    } else {
-        let mut x = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        for b in key.bytes() {
-            x = xorshift(x ^ u64::from(b));
-        }
-        while v.len() < len {
-            x = xorshift(x);
-            v.push((x >> 29) as u8);
-        }
+    } else if v.len() < len {
+        let tail = Rng::for_item(seq, key).bytes(len - v.len());
+        v.extend_from_slice(&tail);
     }
     v
 }
@@ -216,14 +202,10 @@ impl ChildWriter {
 
 /// Bytes of every segment and index file in `dir`.
 fn data_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .expect("list dir")
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.ends_with(".seg") || n.ends_with(".idx")
-        })
-        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+    files::list(dir)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "seg" || x == "idx"))
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .sum()
 }
 
@@ -580,12 +562,7 @@ fn check_store(db: &Db, model: &Model, expect_compact: u64, ctx: &str) -> u64 {
         );
     }
     check_watch(db, model, c, current, ctx);
-    let report = db.verify().unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
-    assert!(
-        report.is_ok(),
-        "{ctx}: verify found problems: {:#?}",
-        report.problems
-    );
+    store::verify_clean(db, ctx);
     current
 }
 
@@ -663,12 +640,7 @@ fn list_dir(dir: &Path) -> (BTreeSet<u64>, BTreeSet<u64>, Vec<String>) {
     let mut segs = BTreeSet::new();
     let mut idxs = BTreeSet::new();
     let mut other = Vec::new();
-    for e in std::fs::read_dir(dir).expect("list dir") {
-        let name = e
-            .expect("dir entry")
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
+    for name in files::names(dir) {
         let id = |stem: &str| stem.parse::<u64>().ok().filter(|_| stem.len() == 20);
         if let Some(id) = name.strip_suffix(".seg").and_then(id) {
             segs.insert(id);
@@ -696,7 +668,7 @@ fn check_files(dir: &Path, ctx: &str) {
     assert_eq!(idxs, sealed, "{ctx}: index files vs sealed segments {m:?}");
     for name in other {
         if name == "KEYINDEX" {
-            support::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)
+            store::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)
                 .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             continue;
         }
@@ -746,11 +718,7 @@ fn lose_unsynced(dir: &Path, max_acked: u64) -> String {
                 cut += len;
             }
             let mut kept = bytes[..cut].to_vec();
-            let mut x = 0x1234_5678_9abc_def1u64 ^ max_acked;
-            for _ in 0..333 {
-                x = xorshift(x);
-                kept.push((x >> 17) as u8);
-            }
+            kept.extend_from_slice(&Rng::new(max_acked).bytes(333));
             done.push(format!(
                 "active {id:020}.seg {} -> {cut} + garbage",
                 bytes.len()
@@ -769,82 +737,19 @@ fn lose_unsynced(dir: &Path, max_acked: u64) -> String {
     done.join(", ")
 }
 
-struct ChildRun {
-    status: ExitStatus,
-    lines: Vec<String>,
-    stderr: String,
-}
-
 /// Runs the `#[ignore]`d test `test` of this binary as a child process
 /// with `envs` set, and collects its complete output lines.
-fn run_child(test: &str, envs: &[(&str, &str)]) -> ChildRun {
+fn run_child(test: &str, envs: &[(&str, &str)]) -> Finished {
     run_child_under(&[], test, envs)
 }
 
 /// Like [`run_child`], run under `wrapper` (a command and its arguments,
 /// e.g. strace) when it is not empty.
-fn run_child_under(wrapper: &[&str], test: &str, envs: &[(&str, &str)]) -> ChildRun {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut cmd = match wrapper.split_first() {
-        Some((program, args)) => {
-            let mut cmd = Command::new(program);
-            cmd.args(args).arg(exe);
-            cmd
-        }
-        None => Command::new(exe),
-    };
-    cmd.args([
-        "--exact",
-        test,
-        "--nocapture",
-        "--ignored",
-        "--test-threads=1",
-    ])
-    .env_remove("REVKV_FAILPOINT")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut r = BufReader::new(stdout);
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) if line.ends_with('\n') => lines.push(line.trim_end().to_string()),
-                Ok(_) => break,
-            }
-        }
-        lines
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child {test} {envs:?} did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    ChildRun {
-        status,
-        lines: reader.join().expect("stdout reader"),
-        stderr: errors.join().unwrap_or_default(),
-    }
+fn run_child_under(wrapper: &[&str], test: &str, envs: &[(&str, &str)]) -> Finished {
+    let mut cmd = test_child_under(wrapper, test);
+    cmd.envs(envs.iter().copied());
+    Running::start(&mut cmd)
+        .finish_within(Duration::from_secs(120), &format!("child {test} {envs:?}"))
 }
 
 fn crash_at(failpoint: &str, lossy: bool) {
@@ -1160,18 +1065,16 @@ fn read_trace(log: &str, seg_name: &str) -> Vec<Traced> {
 /// header if there was none), exactly what a power cut at that moment could
 /// leave. `/k` was written once long before (sealed, durable) and
 /// overwritten in the active segment just before the compaction, so it must
-/// read as one of its two values, never as absent. Skipped when strace is
-/// not usable.
+/// read as one of its two values, never as absent. It needs strace, which
+/// .ci/run installs: without it the test fails in CI and is skipped (saying
+/// so) elsewhere.
 #[test]
 fn never_sync_crash_after_compaction_keeps_a_durable_key() {
-    let usable = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !usable {
-        eprintln!("skipped: strace is not usable here");
+    if !tools::usable(
+        "strace",
+        &["-f", "-qq", "-o", "/dev/null", "true"],
+        "never_sync_crash_after_compaction_keeps_a_durable_key",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1302,31 +1205,14 @@ crash_tests! {
 /// so a new one of those gets a crash test here.
 #[test]
 fn every_failpoint_is_covered() {
-    fn scan(dir: &Path, found: &mut BTreeSet<String>) {
-        for e in std::fs::read_dir(dir).expect("list src") {
-            let path = e.expect("entry").path();
-            if path.is_dir() {
-                scan(&path, found);
-            } else if path.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&path).expect("read source");
-                for part in text.split("failpoint::hit(\"").skip(1) {
-                    if let Some(name) = part.split('"').next() {
-                        if name.starts_with("compact.") || name.starts_with("roll.") {
-                            found.insert(name.to_string());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let mut found = BTreeSet::new();
-    scan(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut found,
-    );
+    let (hits, _) = store::failpoints_in_source().expect("the library's source beside the tests");
+    let found: BTreeSet<&String> = hits
+        .iter()
+        .filter(|n| n.starts_with("compact.") || n.starts_with("roll."))
+        .collect();
     let covered: BTreeSet<String> = COVERED.iter().map(|s| s.to_string()).collect();
     assert!(!found.is_empty(), "no failpoint found in src/");
-    let missing: Vec<_> = found.difference(&covered).collect();
+    let missing: Vec<_> = found.iter().filter(|n| !covered.contains(**n)).collect();
     assert!(
         missing.is_empty(),
         "failpoints without a crash test: {missing:?}"

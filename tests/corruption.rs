@@ -4,30 +4,18 @@
 //! damaged `.idx` is derived data and is rebuilt; a missing segment is an
 //! error, never a panic.
 
-mod support;
-
 use revkv::format::frame::decode_frame;
 use revkv::format::segment::SEGMENT_HEADER_LEN;
 use revkv::{Db, Error, KeyRange, KeyValue, Options, RangeRequest, SyncPolicy};
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use test_support::files::segments;
 
 fn small_segments() -> Options {
     Options::default()
         .segment_size(4096)
         .sync(SyncPolicy::Never)
-}
-
-/// Every `.seg` of `dir`, oldest first; the last is the active segment.
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut segs: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    segs.sort();
-    segs
 }
 
 /// `(offset, length)` of every frame of a segment file.
@@ -169,7 +157,7 @@ fn flip_in_sealed_segment(exact: bool) {
             ("length bit 31", start + 3, 7),
         ];
         for (what, at, bit) in positions {
-            let copy = support::copy_dir(dir.path());
+            let copy = test_support::copy_dir(dir.path());
             let seg = copy.path().join(target.file_name().expect("name"));
             flip_bit(&seg, at, bit);
             let what = format!(
@@ -216,7 +204,7 @@ fn bad_frame_in_the_middle_of_the_active_segment_is_corruption_not_a_torn_tail()
     for (index, at_in_frame, bit) in [(30, 20, 2), (58, 12, 5), (10, 2, 0), (20, 6, 1), (40, 2, 1)]
     {
         let (start, len) = frames[index];
-        let copy = support::copy_dir(dir.path());
+        let copy = test_support::copy_dir(dir.path());
         let seg = copy.path().join(segs[0].file_name().expect("name"));
         flip_bit(&seg, start + at_in_frame, bit);
         let damaged = fs::read(&seg).expect("read");
@@ -260,7 +248,7 @@ fn manifest_of_a_future_version_is_unsupported() {
     assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 2);
     // A well-formed MANIFEST of version 3: the checksum is made valid again.
     let crc_at = bytes.len() - 4;
-    support::set_header_version(&mut bytes, 3, crc_at);
+    test_support::set_header_version(&mut bytes, 3, crc_at);
     fs::write(&path, &bytes).expect("write MANIFEST");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion {
@@ -285,7 +273,7 @@ fn segment_of_a_future_version_is_unsupported() {
     let seg = &segs[1];
     let mut bytes = fs::read(seg).expect("read");
     assert_eq!(&bytes[..8], b"REVKVSEG");
-    support::set_header_version(&mut bytes, 3, 24);
+    test_support::set_header_version(&mut bytes, 3, 24);
     fs::write(seg, &bytes).expect("write");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion { file, found, .. }) => {
@@ -338,7 +326,7 @@ fn missing_segment_is_an_error_not_a_panic() {
         ("the active segment", segs[segs.len() - 1].clone(), false),
     ];
     for (what, seg, with_idx) in cases {
-        let copy = support::copy_dir(dir.path());
+        let copy = test_support::copy_dir(dir.path());
         let name = seg.file_name().expect("name");
         fs::remove_file(copy.path().join(name)).expect("remove segment");
         if with_idx {

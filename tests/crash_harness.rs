@@ -72,8 +72,6 @@
 //! On a failure the directory as it was before the failing reopen, and the
 //! child's output, are kept; the panic message says where.
 
-mod support;
-
 use revkv::format::manifest::decode_manifest;
 use revkv::{
     Compare, CompareOp, CompareTarget, Db, DeleteRequest, Error, Event, EventKind, KeyRange,
@@ -81,17 +79,17 @@ use revkv::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use support::watch_checker::{
+use test_support::child::{test_child, Running};
+use test_support::watch_checker::{
     check, describe, record_through, show_kv, History, Recorded, Stopped,
 };
-use support::{seed_from_env, Rng};
+use test_support::{files, seed_from_env, store, Rng};
 
 const ROUNDS_ENV: &str = "REVKV_CRASH_HARNESS_ROUNDS";
 const SEED_ENV: &str = "REVKV_CRASH_HARNESS_SEED";
@@ -389,29 +387,18 @@ impl Spec {
     }
 }
 
-fn xorshift(mut x: u64) -> u64 {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x
-}
-
 /// The value operation `id` puts at `key`: unique, and rebuilt by the parent
 /// from the announcement. Even lengths compress well (zstd frames for the
 /// large ones), odd lengths do not.
 fn value_of(id: u64, key: &str, len: usize) -> Vec<u8> {
     let mut v = format!("{id}:{key}:").into_bytes();
-    let mut x = id.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for b in key.bytes() {
-        x = xorshift(x ^ u64::from(b));
-    }
-    while v.len() < len {
-        if len % 2 == 0 {
+    if len % 2 == 0 {
+        while v.len() < len {
             v.push(b'a' + (v.len() % 13) as u8);
-        } else {
-            x = xorshift(x);
-            v.push((x >> 29) as u8);
         }
+    } else if v.len() < len {
+        let tail = Rng::for_item(id, key).bytes(len - v.len());
+        v.extend_from_slice(&tail);
     }
     v
 }
@@ -1104,24 +1091,12 @@ struct ChildRun {
 }
 
 fn run_child(dir: &Path, round: u64, threads: u64, plan: &Plan) -> Result<ChildRun, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current exe: {e}"))?;
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        CHILD_TEST,
-        "--nocapture",
-        "--ignored",
-        "--test-threads=1",
-    ])
-    .env_remove("REVKV_FAILPOINT")
-    .env(C_DIR, dir)
-    .env(C_ROUND, round.to_string())
-    .env(C_SEED, plan.child_seed.to_string())
-    .env(C_THREADS, threads.to_string())
-    .env(C_COMPACT_PM, plan.compact_per_mille.to_string())
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = test_child(CHILD_TEST);
+    cmd.env(C_DIR, dir)
+        .env(C_ROUND, round.to_string())
+        .env(C_SEED, plan.child_seed.to_string())
+        .env(C_THREADS, threads.to_string())
+        .env(C_COMPACT_PM, plan.compact_per_mille.to_string());
     match &plan.arm {
         Some((name, None)) => {
             cmd.env("REVKV_FAILPOINT", name);
@@ -1137,63 +1112,41 @@ fn run_child(dir: &Path, round: u64, threads: u64, plan: &Plan) -> Result<ChildR
     if plan.big {
         cmd.env(C_BIG, "1");
     }
-    let mut child = cmd.spawn().map_err(|e| format!("spawn child: {e}"))?;
+    let mut child = Running::spawn(&mut cmd).map_err(|e| format!("spawn child: {e}"))?;
     let spawned = Instant::now();
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut stderr = child.stderr.take().ok_or("no stderr")?;
-    let (tx, rx) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                // A line cut by the crash has no newline: it does not count.
-                Ok(_) if line.ends_with('\n') => {
-                    if tx.send(line.trim_end().to_string()).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => break,
-            }
-        }
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
     let mut lines = Vec::new();
     let mut kill_at = plan.early_kill.map(|d| spawned + d);
     let mut opened = false;
-    let status = loop {
-        match rx.recv_timeout(Duration::from_millis(2)) {
-            Ok(line) => {
-                if line.starts_with("READY ") {
-                    opened = true;
-                    if kill_at.is_none() {
-                        kill_at = Some(Instant::now() + plan.kill_after);
-                    }
+    loop {
+        if let Ok(line) = child.line_within(Duration::from_millis(2)) {
+            if line.starts_with("READY ") {
+                opened = true;
+                if kill_at.is_none() {
+                    kill_at = Some(Instant::now() + plan.kill_after);
                 }
-                lines.push(line);
-                continue;
             }
-            Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            lines.push(line);
+            continue;
         }
-        if let Some(status) = child.try_wait().map_err(|e| format!("try_wait: {e}"))? {
-            break status;
+        if child
+            .try_wait()
+            .map_err(|e| format!("try_wait: {e}"))?
+            .is_some()
+        {
+            break;
         }
         let now = Instant::now();
         if kill_at.is_some_and(|k| now >= k) || now.duration_since(spawned) > CHILD_LIFETIME {
-            let _ = child.kill();
-            break child.wait().map_err(|e| format!("wait: {e}"))?;
+            break;
         }
-    };
-    let _ = reader.join();
-    lines.extend(rx.try_iter());
+    }
+    // Kills the child if it still runs (a no-op on one that ended).
+    let run = child.kill_and_collect().map_err(|e| format!("wait: {e}"))?;
+    let status = run.status;
+    lines.extend(run.lines);
     // The READY line may come in only after the child has ended.
     opened |= lines.iter().any(|l| l.starts_with("READY "));
-    let stderr = errors.join().unwrap_or_default();
+    let stderr = run.stderr;
     let ended = match (status.code(), status.signal()) {
         (_, Some(9)) => Ended::Killed,
         (Some(FAILPOINT_EXIT), _) if plan.arm.is_some() && !plan.fault => Ended::Failpoint,
@@ -1220,36 +1173,7 @@ fn run_child(dir: &Path, round: u64, threads: u64, plan: &Plan) -> Result<ChildR
 /// The failpoints named in the library's source: (`hit` crash points,
 /// `fails` I/O faults).
 fn failpoints() -> (Vec<String>, Vec<String>) {
-    fn scan(dir: &Path, hits: &mut BTreeSet<String>, faults: &mut BTreeSet<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                scan(&path, hits, faults);
-            } else if path.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                for (marker, set) in [
-                    ("failpoint::hit(\"", &mut *hits),
-                    ("failpoint::fails(\"", &mut *faults),
-                ] {
-                    for (at, _) in text.match_indices(marker) {
-                        let rest = &text[at + marker.len()..];
-                        if let Some(end) = rest.find('"') {
-                            set.insert(rest[..end].to_string());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let (mut hits, mut faults) = (BTreeSet::new(), BTreeSet::new());
-    scan(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut hits,
-        &mut faults,
-    );
+    let (mut hits, faults) = store::failpoints_in_source().unwrap_or_default();
     if hits.is_empty() {
         // The source is not where it was built: the names known when this
         // test was written.
@@ -1313,12 +1237,11 @@ fn damage(dir: &Path, rng: &mut Rng, stats: &mut Stats) -> Result<Vec<String>, S
         done.push(format!("{n} bytes of garbage after {active:020}.seg"));
         stats.garbage += 1;
     }
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+    let names: Vec<String> = files::try_list(dir)
         .map_err(|e| format!("list {}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .iter()
+        .map(|p| files::file_name(p))
         .collect();
-    names.sort();
     for name in names {
         let orphan = if name.ends_with(".tmp") {
             true
@@ -1352,20 +1275,6 @@ fn damage(dir: &Path, rng: &mut Rng, stats: &mut Stats) -> Result<Vec<String>, S
         stats.torn_tmp += 1;
     }
     Ok(done)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    if to.exists() {
-        std::fs::remove_dir_all(to)?;
-    }
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        if e.file_type()?.is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name()))?;
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -2063,17 +1972,14 @@ fn check_open_store(
         .iter()
         .copied()
         .collect();
-    for e in std::fs::read_dir(dir)
-        .map_err(|e| format!("list {}: {e}", dir.display()))?
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for path in files::try_list(dir).map_err(|e| format!("list {}: {e}", dir.display()))? {
+        let name = files::file_name(&path);
         let ok = if let Some(id) = seg_id(&name, ".seg") {
             m.segments.contains(&id)
         } else if let Some(id) = seg_id(&name, ".idx") {
             sealed.contains(&id)
         } else if name == "KEYINDEX" {
-            support::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)?;
+            store::checkpoint_fits(dir, &m.segments, m.compact_scheduled, m.compact_finished)?;
             true
         } else {
             name == "MANIFEST" || name == "LOCK"
@@ -2236,7 +2142,7 @@ fn crash_harness() {
             continue;
         }
         if dir.exists() {
-            copy_dir(&dir, &snapshot).expect("snapshot the directory");
+            files::try_copy_dir_into(&dir, &snapshot).expect("snapshot the directory");
         }
         stats.checks += 1;
         let checked = if dir.join("MANIFEST").exists() {
@@ -2248,7 +2154,7 @@ fn crash_harness() {
         };
         if let Err(e) = checked {
             let keep = std::env::temp_dir().join(format!("revkv-crash-harness-{seed}-{round}"));
-            let _ = copy_dir(&snapshot, &keep);
+            let _ = files::try_copy_dir_into(&snapshot, &keep);
             let _ = std::fs::write(keep.join("child-output.txt"), batch_lines.join("\n"));
             panic!(
                 "{}\n{e}\nplan {plan:?}, ended {:?}, damage {damage_done:?}\n\

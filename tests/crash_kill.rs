@@ -16,12 +16,13 @@
 
 use revkv::{Compare, CompareOp, Db, DeleteRequest, Op, OpResponse, Options, SyncPolicy, Txn};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use test_support::child::{test_child, Running};
+use test_support::{seed_from_env, Rng};
 
 const CHILD_ENV: &str = "REVKV_CRASH_CHILD";
 const ROUND_ENV: &str = "REVKV_CRASH_ROUND";
@@ -169,84 +170,30 @@ fn parse_ack(line: &str, round: u64) -> Option<Ack> {
     })
 }
 
-/// Kills the child if a check fails before the round ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// xorshift64*: the kill delays, reproducible from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
-
 /// Runs one child, kills it after `delay`, and returns the complete lines it
-/// printed.
+/// printed (a line cut by the kill has no newline: not acknowledged).
 fn run_child(dir: &Path, round: u64, delay: Duration) -> Vec<String> {
-    let exe = std::env::current_exe().expect("current exe");
-    let child = Command::new(exe)
-        .args([
-            "--exact",
-            "child_writer",
-            "--nocapture",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .env(ROUND_ENV, round.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child");
-    let mut child = KillOnDrop(child);
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut stderr = child.0.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut r = BufReader::new(stdout);
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                // A line cut by the kill has no newline: not acknowledged.
-                Ok(_) if line.ends_with('\n') => lines.push(line.trim_end().to_string()),
-                Ok(_) => break,
-            }
-        }
-        lines
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let mut cmd = test_child("child_writer");
+    cmd.env(CHILD_ENV, dir).env(ROUND_ENV, round.to_string());
+    let mut child = Running::start(&mut cmd);
     std::thread::sleep(delay);
-    if let Some(status) = child.0.try_wait().expect("try_wait") {
-        let err = errors.join().unwrap_or_default();
-        panic!("round {round}: the child exited by itself ({status}) before the kill:\n{err}");
+    if let Some(status) = child.try_wait().expect("try_wait") {
+        let run = child
+            .kill_and_collect()
+            .expect("collect the child's output");
+        panic!(
+            "round {round}: the child exited by itself ({status}) before the kill:\n{}",
+            run.stderr
+        );
     }
-    child.0.kill().expect("kill child");
-    let status = child.0.wait().expect("wait child");
+    let run = child.kill_and_collect().expect("kill child");
     assert_eq!(
-        status.signal(),
+        run.status.signal(),
         Some(9),
-        "round {round}: child ended by {status}, not by SIGKILL"
+        "round {round}: child ended by {}, not by SIGKILL",
+        run.status
     );
-    let lines = reader.join().expect("stdout reader");
-    let _ = errors.join();
-    lines
+    run.lines
 }
 
 #[test]
@@ -255,16 +202,9 @@ fn killed_writer_loses_no_acknowledged_write() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(20);
-    let seed: u64 = std::env::var("REVKV_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    let mut rng = Rng(seed | 1);
+    let seed = seed_from_env("REVKV_CRASH_SEED");
+    eprintln!("crash_kill: seed {seed} (REVKV_CRASH_SEED={seed} repeats the kill delays)");
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut acked: Vec<Ack> = Vec::new();
     // The highest revision known to be durable (acknowledged or probed).

@@ -8,8 +8,6 @@
 //! `OpEncoding::Fixed`, each header carrying version 1, the derived files
 //! (`.idx`, `KEYINDEX`) dropped as an older build may have left none.
 
-mod support;
-
 use revkv::format::frame::{decode_frame, encode_frame, FrameKind};
 use revkv::format::manifest::decode_manifest_and_version;
 use revkv::format::record::{decode_txn, encode_txn_as, op_encoding, OpEncoding};
@@ -17,22 +15,13 @@ use revkv::format::segment::SEGMENT_HEADER_LEN;
 use revkv::{Db, KeyValue, Options, PutRequest, RangeRequest, SyncPolicy};
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use test_support::files::with_ext;
 
 fn options() -> Options {
     Options::default()
         .segment_size(8192)
         .sync(SyncPolicy::Never)
-}
-
-fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .collect();
-    out.sort();
-    out
 }
 
 fn header_version(path: &Path) -> u32 {
@@ -42,10 +31,10 @@ fn header_version(path: &Path) -> u32 {
 
 /// Rewrites a closed store into what format version 1 wrote.
 fn downgrade_to_version_1(dir: &Path) {
-    for seg in files_with(dir, "seg") {
+    for seg in with_ext(dir, "seg") {
         let bytes = fs::read(&seg).expect("read segment");
         let mut out = bytes[..SEGMENT_HEADER_LEN].to_vec();
-        support::set_header_version(&mut out, 1, 24);
+        test_support::set_header_version(&mut out, 1, 24);
         let mut pos = SEGMENT_HEADER_LEN;
         while pos < bytes.len() {
             let (frame, len) = decode_frame(&bytes[pos..]).expect("a sound frame");
@@ -62,21 +51,21 @@ fn downgrade_to_version_1(dir: &Path) {
         }
         fs::write(&seg, out).expect("write segment");
     }
-    for idx in files_with(dir, "idx") {
+    for idx in with_ext(dir, "idx") {
         fs::remove_file(idx).expect("remove .idx");
     }
     let _ = fs::remove_file(dir.join("KEYINDEX"));
     let path = dir.join("MANIFEST");
     let mut manifest = fs::read(&path).expect("read MANIFEST");
     let crc_at = manifest.len() - 4;
-    support::set_header_version(&mut manifest, 1, crc_at);
+    test_support::set_header_version(&mut manifest, 1, crc_at);
     fs::write(&path, manifest).expect("write MANIFEST");
 }
 
 /// Every record's op encoding in the store's segments, in file order.
 fn encodings(dir: &Path) -> Vec<OpEncoding> {
     let mut out = Vec::new();
-    for seg in files_with(dir, "seg") {
+    for seg in with_ext(dir, "seg") {
         let bytes = fs::read(&seg).expect("read segment");
         let mut pos = SEGMENT_HEADER_LEN;
         while pos < bytes.len() {
@@ -133,7 +122,7 @@ fn a_version_1_store_opens_reads_the_same_and_is_upgraded() {
     drop(db);
 
     downgrade_to_version_1(dir.path());
-    let segs = files_with(dir.path(), "seg");
+    let segs = with_ext(dir.path(), "seg");
     assert!(segs.len() >= 3, "several segments: {segs:?}");
     assert!(segs.iter().all(|s| header_version(s) == 1));
     assert_eq!(header_version(&dir.path().join("MANIFEST")), 1);
@@ -169,7 +158,7 @@ fn a_version_1_store_opens_reads_the_same_and_is_upgraded() {
         after_rev - before_rev,
         "one record per new revision"
     );
-    let seg_versions: Vec<u32> = files_with(dir.path(), "seg")
+    let seg_versions: Vec<u32> = with_ext(dir.path(), "seg")
         .iter()
         .map(|s| header_version(s))
         .collect();
@@ -208,11 +197,11 @@ fn this_build_writes_version_2_everywhere() {
     write_history(&db, 200);
     db.close().expect("close");
     drop(db);
-    let segs = files_with(dir.path(), "seg");
+    let segs = with_ext(dir.path(), "seg");
     assert!(segs.len() >= 2);
     for file in segs
         .iter()
-        .chain(&files_with(dir.path(), "idx"))
+        .chain(&with_ext(dir.path(), "idx"))
         .chain([&dir.path().join("MANIFEST"), &dir.path().join("KEYINDEX")])
     {
         assert_eq!(header_version(file), 2, "{}", file.display());

@@ -5,16 +5,19 @@
 //!
 //! `cargo test --test fuzz_corpus -- --nocapture` shows the counts.
 //! The seeds were written by `generate_seeds` below:
-//! `cargo test --test fuzz_corpus -- --ignored generate_seeds`.
+//! `cargo test --test fuzz_corpus -- --ignored generate_seeds` (the checked-in
+//! seeds made of random bytes, `noise` below, were drawn by the generator
+//! the tests had before `rand`'s: running it again rewrites those few with
+//! other random bytes, which is harmless).
 
 #[path = "../fuzz/harness/mod.rs"]
 mod harness;
-mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
+use test_support::files;
 
 fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,13 +26,10 @@ fn corpus_root() -> PathBuf {
 }
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
+    files::list(dir)
+        .into_iter()
         .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
+        .collect()
 }
 
 /// Panics in any thread (revkv's writer, compactor, watch and expiry
@@ -74,9 +74,7 @@ fn replay_corpus() {
 
 #[test]
 fn every_corpus_directory_is_a_target() {
-    for entry in std::fs::read_dir(corpus_root()).expect("fuzz/corpus") {
-        let name = entry.expect("entry").file_name();
-        let name = name.to_string_lossy();
+    for name in files::names(&corpus_root()) {
         assert!(
             harness::TARGETS.iter().any(|(t, _)| *t == name),
             "fuzz/corpus/{name} is not replayed: no harness target has that name"
@@ -148,22 +146,14 @@ mod seeds {
         out
     }
 
-    /// A tiny deterministic generator for the op-sequence seeds.
+    /// Random bytes for the op-sequence seeds, the same for the same seed.
     fn noise(seed: u64, len: usize) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect()
+        test_support::Rng::new(seed).bytes(len)
     }
 
     /// A file as format version 1 wrote it (headers did not change).
     fn as_version_1(mut file: Vec<u8>, crc_at: usize) -> Vec<u8> {
-        crate::support::set_header_version(&mut file, 1, crc_at);
+        test_support::set_header_version(&mut file, 1, crc_at);
         file
     }
 

@@ -7,8 +7,8 @@
 //! The compaction point then steps through the history: well before the
 //! delete, just before it, at it, just after it, and far past it. Most steps
 //! crash a child process at a compaction failpoint (the `#[ignore]`d test
-//! `child_open_and_compact` of this binary, re-executed with
-//! `REVKV_I2_DIR`, `REVKV_I2_AT` and `REVKV_FAILPOINT`), some crash it twice
+//! `child_open_and_compact` of this binary, as `test_support::incident`
+//! runs it), some crash it twice
 //! (the second time while `open` resumes the interrupted compaction), some
 //! compact in process. After every step the store is reopened and checked:
 //! at every retained revision `/b` is visible exactly while it was live
@@ -17,92 +17,20 @@
 //! compaction is finished and only the files the MANIFEST names remain.
 //! `Db::verify` must find every prev-revision chain intact after each step.
 
-mod support;
-
-use revkv::failpoint::FAILPOINT_EXIT;
-use revkv::format::manifest::decode_manifest;
-use revkv::{Db, Error, EventKind, KeyValue, Options, RangeRequest, SyncPolicy, WatchRequest};
+use revkv::{Db, Error, EventKind, KeyValue, RangeRequest, WatchRequest};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use test_support::files;
+use test_support::incident::{big_value, crash_child, events_until, finished_manifest, options};
+use test_support::store::verify_clean;
 
-const CHILD_TEST: &str = "child_open_and_compact";
-const DIR_ENV: &str = "REVKV_I2_DIR";
-const AT_ENV: &str = "REVKV_I2_AT";
 const UPDATES: u64 = 3000;
-const BIG_LEN: usize = (1 << 20) + (64 << 10);
-
-fn options() -> Options {
-    Options::default()
-        .segment_size(16 << 10)
-        .sync(SyncPolicy::Never)
-}
 
 #[test]
 #[ignore = "the child process of deleted_key_never_comes_back"]
 fn child_open_and_compact() {
-    let Ok(dir) = std::env::var(DIR_ENV) else {
-        return;
-    };
-    let at: u64 = std::env::var(AT_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .expect("child: revision");
-    // Open resumes an interrupted compaction: it may stop at the failpoint.
-    let db = Db::open(&dir, options()).expect("child: open");
-    if at > 0 {
-        let result = db.compact_physical(at);
-        println!("child: compact_physical({at}) returned {result:?}");
-    }
-}
-
-/// Runs the child with `failpoint` armed; it must stop there (status 86).
-fn crash_child(dir: &Path, at: u64, failpoint: &str) {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            CHILD_TEST,
-            "--nocapture",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(DIR_ENV, dir)
-        .env(AT_ENV, at.to_string())
-        .env("REVKV_FAILPOINT", failpoint)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let outs = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child (compact at {at}, {failpoint}) hangs");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let text = outs.join().unwrap_or_default();
-    assert_eq!(
-        status.code(),
-        Some(FAILPOINT_EXIT),
-        "child (compact at {at}) did not stop at {failpoint} ({status}):\n{text}"
-    );
+    test_support::incident::child_open_and_compact();
 }
 
 /// value written at `rev` to `key`
@@ -162,32 +90,6 @@ fn brief(kv: &KeyValue) -> (String, u64, u64, u64) {
     )
 }
 
-/// Collects the events of `w` until a progress notification at or above
-/// `current` (so nothing more up to `current` can come).
-fn events_until(w: &revkv::Watcher, current: u64, ctx: &str) -> Vec<revkv::Event> {
-    let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        w.request_progress();
-        let left = deadline.saturating_duration_since(Instant::now());
-        let resp = w
-            .recv_timeout(left.min(Duration::from_millis(200)))
-            .or_else(|e| {
-                if Instant::now() < deadline {
-                    Ok(Default::default())
-                } else {
-                    Err(e)
-                }
-            })
-            .unwrap_or_else(|e| panic!("{ctx}: watch ended early: {e:?}"));
-        assert_eq!(resp.compact_revision, 0, "{ctx}: watch compacted: {resp:?}");
-        events.extend(resp.events);
-        if resp.progress_notify && resp.revision >= current {
-            return events;
-        }
-    }
-}
-
 /// Everything incident 2 is about, after a reopen.
 fn check(dir: &Path, db: &Db, h: &History, deleted_at: u64, expect_compact: u64, ctx: &str) {
     let current = db.current_revision();
@@ -197,20 +99,13 @@ fn check(dir: &Path, db: &Db, h: &History, deleted_at: u64, expect_compact: u64,
     assert_eq!(c, expect_compact, "{ctx}: compaction revision");
 
     // The MANIFEST says the compaction is finished; only its files remain.
-    let m = decode_manifest(&std::fs::read(dir.join("MANIFEST")).expect("read MANIFEST"))
-        .expect("decode MANIFEST");
-    assert_eq!(
-        (m.compact_scheduled, m.compact_finished),
-        (c, c),
-        "{ctx}: MANIFEST {m:?}"
-    );
+    let m = finished_manifest(dir, c, ctx);
     let mut segs = BTreeSet::new();
-    for e in std::fs::read_dir(dir).expect("list dir") {
-        let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+    for name in files::names(dir) {
         if let Some(stem) = name.strip_suffix(".seg") {
             segs.insert(stem.parse::<u64>().expect("segment id"));
         } else if name == "KEYINDEX" {
-            support::checkpoint_fits(dir, &m.segments, c, c)
+            test_support::checkpoint_fits(dir, &m.segments, c, c)
                 .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         } else {
             assert!(
@@ -226,12 +121,7 @@ fn check(dir: &Path, db: &Db, h: &History, deleted_at: u64, expect_compact: u64,
     );
 
     // The prev-revision chains (and everything else verify reads) are intact.
-    let report = db.verify().unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
-    assert!(
-        report.is_ok(),
-        "{ctx}: verify found problems: {:#?}",
-        report.problems
-    );
+    let report = verify_clean(db, ctx);
     assert!(
         report.keys >= 3,
         "{ctx}: verify followed no chains: {report:?}"
@@ -374,15 +264,7 @@ fn deleted_key_never_comes_back() {
     let deleted_at = {
         let db = Db::open(dir.path(), options()).expect("open");
         assert_eq!(h.put(&db, "/a", value("/a", 1)), 1);
-        let mut big = Vec::with_capacity(BIG_LEN);
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        while big.len() < BIG_LEN {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            big.extend_from_slice(&x.to_le_bytes());
-        }
-        h.put(&db, "~big", big);
+        h.put(&db, "~big", big_value(2));
         for _ in 0..UPDATES {
             let rev = db.current_revision() + 1;
             h.put(&db, "/b", value("/b", rev));

@@ -3,8 +3,8 @@
 //!
 //! Key K gets 500 versions (so they span many 16 KiB segments), then K is
 //! deleted at revision X. A child process (the `#[ignore]`d test
-//! `child_open_and_compact` of this binary, re-executed with `REVKV_I3_DIR`,
-//! `REVKV_I3_AT` and `REVKV_FAILPOINT`) compacts at X and stops at a
+//! `child_open_and_compact` of this binary, as `test_support::incident`
+//! runs it) compacts at X and stops at a
 //! failpoint in the middle of the rewrite (status 86 required). The store is
 //! reopened (which finishes the compaction) and a watch at X must deliver
 //! the DELETE at X, once, and nothing else for K; reads at X and later see no
@@ -15,105 +15,26 @@
 //! One more test crashes twice: during the compaction and again while
 //! `open` resumes it.
 
-use revkv::failpoint::FAILPOINT_EXIT;
-use revkv::format::manifest::decode_manifest;
-use revkv::{Db, Error, EventKind, Options, RangeRequest, SyncPolicy, WatchRequest};
-use std::io::Read;
+use revkv::{Db, Error, EventKind, RangeRequest, WatchRequest};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use test_support::incident::{
+    big_value, crash_child, events_until, finished_manifest, options, BIG_LEN,
+};
+use test_support::store::verify_clean;
 
-const CHILD_TEST: &str = "child_open_and_compact";
-const DIR_ENV: &str = "REVKV_I3_DIR";
-const AT_ENV: &str = "REVKV_I3_AT";
 const K: &str = "/registry/pods/k";
-/// Over the 1 MiB output buffer of a rewrite: copying it makes the
-/// compactor flush in the middle of an output segment (compact.mid_segment).
-const BIG_LEN: usize = (1 << 20) + (64 << 10);
-
-fn options() -> Options {
-    Options::default()
-        .segment_size(16 << 10)
-        .sync(SyncPolicy::Never)
-}
 
 #[test]
 #[ignore = "the child process of the incident 3 tests"]
 fn child_open_and_compact() {
-    let Ok(dir) = std::env::var(DIR_ENV) else {
-        return;
-    };
-    let at: u64 = std::env::var(AT_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .expect("child: revision");
-    // Open resumes an interrupted compaction: it may stop at the failpoint.
-    let db = Db::open(&dir, options()).expect("child: open");
-    if at > 0 {
-        let result = db.compact_physical(at);
-        println!("child: compact_physical({at}) returned {result:?}");
-    }
-}
-
-/// Runs the child with `failpoint` armed; it must stop there (status 86).
-fn crash_child(dir: &Path, at: u64, failpoint: &str) {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            CHILD_TEST,
-            "--nocapture",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(DIR_ENV, dir)
-        .env(AT_ENV, at.to_string())
-        .env("REVKV_FAILPOINT", failpoint)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn child");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let outs = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child (compact at {at}, {failpoint}) hangs");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let text = outs.join().unwrap_or_default();
-    assert_eq!(
-        status.code(),
-        Some(FAILPOINT_EXIT),
-        "child (compact at {at}) did not stop at {failpoint} ({status}):\n{text}"
-    );
+    test_support::incident::child_open_and_compact();
 }
 
 /// Writes the incident's history; returns X, the revision of K's delete.
 fn write_history(dir: &Path, tombstone_sealed: bool) -> u64 {
     let db = Db::open(dir, options()).expect("open");
-    let mut big = Vec::with_capacity(BIG_LEN);
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    while big.len() < BIG_LEN {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        big.extend_from_slice(&x.to_le_bytes());
-    }
-    db.put("/big", big).expect("put");
+    db.put("/big", big_value(3)).expect("put");
     db.put("/other", "alive").expect("put");
     for i in 0..500 {
         db.put(K, format!("{i:04}-{}", "p".repeat(200)))
@@ -130,26 +51,6 @@ fn write_history(dir: &Path, tombstone_sealed: bool) -> u64 {
     x
 }
 
-/// Collects the events of `w` until a progress notification at or above
-/// `current` (so nothing more up to `current` can come).
-fn events_until(w: &revkv::Watcher, current: u64, ctx: &str) -> Vec<revkv::Event> {
-    let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        w.request_progress();
-        let resp = match w.recv_timeout(Duration::from_millis(200)) {
-            Ok(resp) => resp,
-            Err(revkv::RecvError::Timeout) if Instant::now() < deadline => continue,
-            Err(e) => panic!("{ctx}: watch ended after {} events: {e:?}", events.len()),
-        };
-        assert_eq!(resp.compact_revision, 0, "{ctx}: watch compacted: {resp:?}");
-        events.extend(resp.events);
-        if resp.progress_notify && resp.revision >= current {
-            return events;
-        }
-    }
-}
-
 /// The incident's symptom and its neighbours, on an open store.
 fn check(dir: &Path, x: u64, ctx: &str) {
     let db = Db::open(dir, options()).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
@@ -159,20 +60,8 @@ fn check(dir: &Path, x: u64, ctx: &str) {
         "{ctx}: current {current} below the delete {x}"
     );
     assert_eq!(db.compact_revision(), x, "{ctx}: compaction revision");
-    let m = decode_manifest(&std::fs::read(dir.join("MANIFEST")).expect("read MANIFEST"))
-        .expect("decode MANIFEST");
-    assert_eq!(
-        (m.compact_scheduled, m.compact_finished),
-        (x, x),
-        "{ctx}: compaction not finished after open"
-    );
-
-    let report = db.verify().unwrap_or_else(|e| panic!("{ctx}: verify: {e}"));
-    assert!(
-        report.is_ok(),
-        "{ctx}: verify found problems: {:#?}",
-        report.problems
-    );
+    finished_manifest(dir, x, ctx);
+    verify_clean(&db, ctx);
 
     // The watch at X on K: the DELETE at X, and nothing else.
     let w = db

@@ -3,8 +3,9 @@
 //! the second opens it.
 
 use revkv::{Db, Error, Options};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::process::Stdio;
+use test_support::child::{test_child, Running};
 
 const CHILD_ENV: &str = "REVKV_LOCK_CHILD_DIR";
 
@@ -29,23 +30,13 @@ fn child_holds_store() {
 #[test]
 fn lock_is_exclusive_across_processes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(std::env::current_exe().expect("exe"))
-        .args([
-            "--exact",
-            "child_holds_store",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
+    let mut cmd = test_child("child_holds_store");
+    cmd.env(CHILD_ENV, dir.path())
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn child");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        .stderr(Stdio::inherit());
+    let mut child = Running::start(&mut cmd);
     // libtest prints the test's name on the same line first.
-    let ready = lines.any(|l| l.contains("REVKV-CHILD-READY"));
+    let ready = std::iter::from_fn(|| child.line()).any(|l| l.contains("REVKV-CHILD-READY"));
     assert!(ready, "child never opened the store");
 
     match Db::open(dir.path(), Options::default()) {
@@ -53,8 +44,7 @@ fn lock_is_exclusive_across_processes() {
         other => panic!("expected Locked while the child holds it, got {other:?}"),
     }
 
-    drop(child.stdin.take()); // the child returns and exits
-    lines.for_each(drop); // read its last words, so it is not cut off mid-print
+    drop(child.take_stdin()); // the child returns and exits
     let status = child.wait().expect("wait");
     assert!(status.success());
     let db = Db::open(dir.path(), Options::default()).expect("open after the child exited");

@@ -146,16 +146,11 @@ impl V {
         match self {
             V::Small(n) => format!("v{n}").into_bytes(),
             V::Empty => Vec::new(),
-            // 2000 bytes of letters from a small LCG: only partly
-            // compressible, so that even compressed they fill segments.
+            // 2000 random letters: only partly compressible, so that
+            // even compressed they fill segments.
             V::Big(n) => {
-                let mut x = 0x2545_f491u32.wrapping_add(n as u32);
-                (0..2000)
-                    .map(|_| {
-                        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        b'a' + (x >> 24) as u8 % 26
-                    })
-                    .collect()
+                let mut rng = test_support::Rng::new(u64::from(n));
+                (0..2000).map(|_| b'a' + rng.below(26) as u8).collect()
             }
         }
     }

@@ -4,11 +4,10 @@
 //! and continue numbering from the previous revision. Garbage after the last
 //! frame (a preallocated or half-written block) is a torn tail too.
 
-mod support;
-
 use revkv::{Db, DeleteRequest, Error, KeyRange, KeyValue, Op, Options, RangeRequest, Txn};
 use std::fs;
 use std::path::{Path, PathBuf};
+use test_support::files::active_segment;
 
 fn options() -> Options {
     Options::default()
@@ -22,17 +21,6 @@ struct Written {
     rev: u64,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
-}
-
-/// The highest-numbered `.seg` in `dir`: the active segment.
-fn active_segment(dir: &Path) -> PathBuf {
-    let mut segs: Vec<PathBuf> = fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    segs.sort();
-    segs.pop().expect("a segment")
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -177,7 +165,7 @@ fn every_cut_inside_the_last_frame_loses_only_that_frame() {
     let f = fixture();
     let seg_name = f.seg.file_name().expect("name").to_owned();
     for cut in f.len_before..f.len_after {
-        let copy = support::copy_dir(f.dir.path());
+        let copy = test_support::copy_dir(f.dir.path());
         let seg = copy.path().join(&seg_name);
         fs::OpenOptions::new()
             .write(true)
@@ -218,33 +206,17 @@ fn every_cut_inside_the_last_frame_loses_only_that_frame() {
     }
 }
 
-/// A tiny deterministic PRNG (xorshift64*), so no extra dependency is needed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 #[test]
 fn garbage_after_the_last_frame_is_a_torn_tail() {
     let f = fixture();
     let seg_name = f.seg.file_name().expect("name").to_owned();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = test_support::Rng::new(1);
     let mut tails: Vec<(String, Vec<u8>)> = Vec::new();
     for n in [1usize, 3, 4, 8, 9, 10, 11, 17, 64, 500, 4096, 9000] {
         tails.push((format!("{n} random bytes"), rng.bytes(n)));
     }
     for _ in 0..8 {
-        let n = (rng.next() % 2000) as usize + 1;
+        let n = rng.between(1, 2000) as usize;
         tails.push((format!("{n} random bytes"), rng.bytes(n)));
     }
     tails.push(("4096 zero bytes".into(), vec![0; 4096]));
@@ -260,7 +232,7 @@ fn garbage_after_the_last_frame_is_a_torn_tail() {
     tails.push(("a half-written frame".into(), header));
 
     for (what, tail) in tails {
-        let copy = support::copy_dir(f.dir.path());
+        let copy = test_support::copy_dir(f.dir.path());
         let seg = copy.path().join(&seg_name);
         let mut bytes = fs::read(&seg).expect("read segment");
         assert_eq!(bytes.len() as u64, f.len_after);
@@ -308,7 +280,7 @@ fn the_preallocated_tail_of_a_live_store_is_cut_at_open() {
         let rev = db.put(key.as_str(), format!("v{i}")).expect("put").revision;
         acked.push((key, rev));
     }
-    let image = support::copy_dir(dir.path());
+    let image = test_support::copy_dir(dir.path());
     db.close().expect("close");
 
     let seg = active_segment(dir.path());
@@ -352,9 +324,9 @@ fn a_frame_torn_inside_the_allocated_zeros_is_cut_with_them() {
     for i in 0..20u32 {
         db.put(format!("k{i:02}"), vec![b'v'; 300]).expect("put");
     }
-    let before = support::copy_dir(dir.path());
+    let before = test_support::copy_dir(dir.path());
     db.put("last", vec![b'x'; 3000]).expect("put");
-    let after = support::copy_dir(dir.path());
+    let after = test_support::copy_dir(dir.path());
     db.close().expect("close");
     let closed_len = fs::read(active_segment(dir.path())).expect("read").len();
 

@@ -6,17 +6,7 @@ use revkv::format::record::{encode_txn, OpKind, RecordOp};
 use revkv::{Db, Options, PutRequest, SyncPolicy};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-
-fn active_segment(dir: &Path) -> PathBuf {
-    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    segs.sort();
-    segs.pop().expect("a segment")
-}
+use test_support::files::{active_segment, segments};
 
 #[test]
 fn sound_store_verifies_clean_across_segments_leases_and_compaction() {
@@ -117,12 +107,7 @@ fn bit_rot_after_open_is_reported_with_file_and_offset() {
         db.put(format!("key{i}"), "x".repeat(50)).expect("put");
     }
     assert!(db.verify().expect("verify").is_ok());
-    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir.path())
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    segs.sort();
+    let segs = segments(dir.path());
     let sealed = &segs[1];
     // The first frame starts right after the 32-byte header; rot a byte of
     // its payload.

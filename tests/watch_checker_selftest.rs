@@ -1,12 +1,10 @@
-//! The watch checker's own tests (tests/support/watch_checker.rs): it must
+//! The watch checker's own tests (tests/support/src/watch_checker.rs): it must
 //! accept correct streams and catch hand-made bad ones: a gap, a duplicate,
 //! a reordering, a split revision, a bookmark sent too early, wrong filters,
 //! prev_kv and contents, bad compacted endings and bad resumptions.
 
-mod support;
-
 use revkv::{Event, EventKind, KeyRange, KeyValue, WatchRequest, WatchResponse};
-use support::watch_checker::*;
+use test_support::watch_checker::*;
 
 fn put(
     key: &str,

@@ -14,19 +14,18 @@
 //!   each of its failpoints by a crash (a child process of this binary).
 //!
 //! Every stream is also judged whole by the guarantee checker
-//! (tests/support/watch_checker.rs).
-
-mod support;
+//! (tests/support/src/watch_checker.rs).
 
 use revkv::failpoint::FAILPOINT_EXIT;
 use revkv::{
     Db, Error, EventKind, KeyRange, Op, Options, RecvError, SyncPolicy, Txn, WatchRequest,
 };
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
-use support::watch_checker::{
+use test_support::child::{test_child, Running};
+use test_support::watch_checker::{
     check, describe, record_through, record_to_end, History, Recorded, Stopped, WriteLog,
 };
 
@@ -499,34 +498,16 @@ fn compaction_child() {
 }
 
 fn run_child(dir: &Path, failpoint: &str) -> Option<i32> {
-    let exe = std::env::current_exe().expect("current exe");
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "compaction_child",
-            "--nocapture",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
+    let mut cmd = test_child("compaction_child");
+    cmd.env(CHILD_ENV, dir)
         .env("REVKV_FAILPOINT", failpoint)
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn child");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{failpoint}: the child did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        .stderr(Stdio::inherit());
+    let mut child = Running::start(&mut cmd);
+    child
+        .wait_at_most(Duration::from_secs(60), &format!("{failpoint}: the child"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .code()
 }
 
 #[test]

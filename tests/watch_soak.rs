@@ -9,7 +9,7 @@
 //! Progress is requested from every watcher all along. At the end each
 //! watcher waits for a progress notification at the final revision, and
 //! every stream, joined across its resumptions, must pass the guarantee
-//! checker (tests/support/watch_checker.rs) against the history that the
+//! checker (tests/support/src/watch_checker.rs) against the history that the
 //! writers' own responses define (replayed through a model, and cross-checked
 //! with a full-history watch read back from the store).
 //!
@@ -23,8 +23,6 @@
 //!   reproducible, but the seed fixes every random choice (operations, keys,
 //!   watch requests, slowness, cancel points).
 
-mod support;
-
 use revkv::{
     Compare, CompareOp, Db, DeleteRequest, KeyRange, Op, Options, RecvError, SyncPolicy, Txn,
     WatchRequest,
@@ -33,8 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::thread::{self, sleep};
 use std::time::{Duration, Instant};
-use support::watch_checker::{check_resumed, History, Recorded, Summary, Write, WriteLog};
-use support::{seed_from_env, Rng};
+use test_support::watch_checker::{check_resumed, History, Recorded, Summary, Write, WriteLog};
+use test_support::{seed_from_env, Rng};
 
 const WRITERS: usize = 8;
 const WATCHERS: usize = 50;

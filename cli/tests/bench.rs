@@ -1,12 +1,10 @@
 //! `revkv bench`: a small run whose table is read back and checked row by
 //! row, and the refusal of a directory bench did not make.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
-use support::{cmd, fails, ok, tempdir};
+use test_support::cli::{cmd, fails, ok, tempdir};
 
 /// Runs `revkv bench` on `dir` with the counts shrunk for a debug build.
 fn bench(dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -216,7 +214,7 @@ fn a_small_bench_prints_every_row_with_figures_that_parse() {
     }
     assert!(!dir.exists(), "bench removes the directory it created");
     assert_eq!(
-        fs::read_dir(tmp.path()).expect("read").count(),
+        test_support::files::list(tmp.path()).len(),
         1,
         "only the --out file is left"
     );
@@ -263,17 +261,8 @@ fn bench_refuses_the_formats_it_cannot_print() {
 
 /// Every path under `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path.display().to_string());
-        }
-    }
-    out.sort();
-    out
+    test_support::files::tree(dir)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }

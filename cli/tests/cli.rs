@@ -1,13 +1,11 @@
 //! Runs the built `revkv` binary against temporary data directories and
 //! checks what it prints and how it exits.
 
-mod support;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use serde_json::Value;
-use support::{b64, cmd, fails, json, ok, run, run_in, tempdir};
+use test_support::cli::{b64, cmd, fails, json, ok, run, run_in, tempdir};
 
 #[test]
 fn put_then_get_prints_the_value() {

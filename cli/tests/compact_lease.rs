@@ -1,12 +1,9 @@
 //! `revkv compact` and `revkv lease ...` run as a user would, each command
 //! its own process.
 
-mod support;
-
-use std::io::BufReader;
 use std::thread::sleep;
 use std::time::Duration;
-use support::*;
+use test_support::cli::*;
 
 /// The id in `lease ID granted with TTL(Ns)`.
 fn granted_id(line: &str) -> i64 {
@@ -343,14 +340,13 @@ fn keep_alive_every_stops_cleanly_when_interrupted() {
     let dir = tmp.path();
     ok(run(dir, &["lease", "grant", "2", "--id", "4"]));
     let mut child = spawn(dir, &["lease", "keep-alive", "4", "--every", "0.2"]);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     for _ in 0..3 {
         assert_eq!(
-            read_line(&mut stdout),
-            "lease 0000000000000004 keepalived with TTL(2)\n"
+            child.line().as_deref(),
+            Some("lease 0000000000000004 keepalived with TTL(2)")
         );
     }
-    interrupt(&child);
+    child.interrupt();
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
     // The store was closed properly: it opens at once, the lease alive.

@@ -1,11 +1,10 @@
 //! `revkv dump` and `revkv restore`: the JSON lines format, round trips of
 //! the latest state and of the history, and refusals.
 
-mod support;
-
 use serde_json::Value;
 use std::path::Path;
-use support::*;
+use test_support::cli::*;
+use test_support::files;
 
 /// A store with history, a lease, binary data and a compaction:
 /// 1 put a 1, 2 put b 2, 3 put a 3 (lease 5), 4 del b, 5 txn {put c x,
@@ -188,7 +187,7 @@ fn restore_refuses_a_non_empty_directory_and_leaves_it_alone() {
     std::fs::write(other.join("notes.txt"), "mine").expect("write");
     let err = fails(run(&other, &["restore", "--from", file_arg]), 1);
     assert!(err.contains("not empty"), "{err}");
-    assert_eq!(std::fs::read_dir(&other).expect("list").count(), 1);
+    assert_eq!(files::list(&other).len(), 1);
 
     // An empty directory is fine.
     let empty = tmp.path().join("empty");
@@ -225,7 +224,7 @@ fn a_malformed_dump_fails_with_its_line_and_leaves_nothing() {
         run_in(&empty, &["restore", "--from", "-"], dump.as_bytes()),
         3,
     );
-    assert_eq!(std::fs::read_dir(&empty).expect("list").count(), 0);
+    assert_eq!(files::list(&empty).len(), 0);
 
     // Out of order revisions, an empty input, and a dump of another format.
     let swapped = {
@@ -349,7 +348,7 @@ fn dump_failures_and_help() {
     assert_eq!(v["revisions"], 1);
     assert_eq!(v["file"], out.display().to_string());
     // Only the dump itself is left next to it.
-    assert_eq!(std::fs::read_dir(tmp.path()).expect("list").count(), 2);
+    assert_eq!(files::list(tmp.path()).len(), 2);
 
     let help = ok(run(&src, &["dump", "--help"]));
     for needle in [

@@ -27,14 +27,13 @@
 //! - The events of a watch are compared as one list: etcd and revkv may
 //!   batch them into responses differently.
 
-mod support;
-
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use test_support::tools::usable;
 
 /// Where the recorded etcdctl output lives.
 fn fixture_path() -> PathBuf {
@@ -299,7 +298,7 @@ impl System for Revkv {
         kind: Kind,
         stop_after: Option<usize>,
     ) -> Outcome {
-        let mut c = support::cmd();
+        let mut c = test_support::cli::cmd();
         c.arg("--dir").arg(&self.dir).args(args);
         run_process(c, args, stdin, kind, stop_after)
     }
@@ -625,7 +624,7 @@ fn differences(etcd: &[Outcome], revkv: &[Outcome]) -> Vec<String> {
 }
 
 fn play_revkv() -> Vec<Outcome> {
-    let tmp = support::tempdir();
+    let tmp = test_support::cli::tempdir();
     let mut revkv = Revkv {
         dir: tmp.path().join("store"),
     };
@@ -685,7 +684,7 @@ impl Drop for Etcd {
 }
 
 fn start_etcd() -> (Etcd, String) {
-    let dir = support::tempdir();
+    let dir = test_support::cli::tempdir();
     let (client, peer) = (free_port(), free_port());
     let endpoint = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
@@ -731,23 +730,10 @@ fn start_etcd() -> (Etcd, String) {
     }
 }
 
-fn have(tool: &str, arg: &str) -> bool {
-    Command::new(tool)
-        .arg(arg)
-        .env("ETCDCTL_API", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn matches_a_live_etcd() {
-    if !(have("etcd", "--version") && have("etcdctl", "version")) {
-        let message =
-            "etcd and etcdctl are not installed (apt-get install etcd-server etcd-client)";
-        assert!(std::env::var_os("CI").is_none(), "CI needs them: {message}");
-        eprintln!("skipping the live comparison outside CI: {message}");
+    let test = "matches_a_live_etcd";
+    if !(usable("etcd", &["--version"], test) && usable("etcdctl", &["version"], test)) {
         return;
     }
     let (etcd, endpoint) = start_etcd();

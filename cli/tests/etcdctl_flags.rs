@@ -3,11 +3,9 @@
 //! of `watch -- CMD`, `lease keep-alive` renewing until stopped, and the
 //! formats only revkv has (`-w table` for its own figures, `bench -w json`).
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
-use support::*;
+use test_support::cli::{b64, cmd, fails, json, ok, run, run_in, spawn, tempdir};
 
 #[test]
 fn watch_exec_sets_etcdctls_variables_and_stops_on_a_failing_command() {
@@ -107,14 +105,13 @@ fn keep_alive_renews_until_interrupted_and_once_renews_once() {
     );
     // Without --once: every TTL/3 (1 s here) until stopped.
     let mut child = spawn(dir, &["lease", "keep-alive", "2a"]);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     for _ in 0..2 {
         assert_eq!(
-            read_line(&mut stdout),
-            "lease 000000000000002a keepalived with TTL(3)\n"
+            child.line().as_deref(),
+            Some("lease 000000000000002a keepalived with TTL(3)")
         );
     }
-    interrupt(&child);
+    child.interrupt();
     assert_eq!(child.wait().expect("wait").code(), Some(0));
     fails(
         run(

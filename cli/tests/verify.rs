@@ -1,25 +1,14 @@
 //! `revkv verify`: a sound store, a problem found by the check, damage that
 //! keeps the store from opening, and no progress bar off a terminal.
 
-mod support;
-
 use revkv::format::frame::{encode_frame, FrameKind};
 use revkv::format::record::{encode_txn, OpKind, RecordOp};
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use support::*;
-
-/// The store's segment files, oldest first.
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut segs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    segs.sort();
-    segs
-}
+use std::path::Path;
+use test_support::child::Running;
+use test_support::cli::*;
+use test_support::files::active_segment;
 
 /// The `name: value` line of plain verify output.
 fn figure(out: &str, name: &str) -> u64 {
@@ -79,7 +68,7 @@ fn a_forked_key_chain_is_a_problem_with_file_and_offset() {
     ok(run(dir, &["del", "node"])); // 3
                                     // Append revision 4 naming revision 1 as its predecessor: a second
                                     // successor of revision 1. Recovery accepts it; verify does not.
-    let seg = segments(dir).pop().expect("a segment");
+    let seg = active_segment(dir);
     let offset = std::fs::metadata(&seg).expect("meta").len();
     let mut payload = Vec::new();
     let op = RecordOp {
@@ -129,7 +118,7 @@ fn damage_found_when_opening_is_the_problem() {
     }
     // Rot a byte of the first frame, which starts right after the 32-byte
     // segment header: followed by valid frames, it is damage, not a torn tail.
-    let seg = segments(dir).pop().expect("a segment");
+    let seg = active_segment(dir);
     let mut bytes = std::fs::read(&seg).expect("read");
     bytes[32 + 12] ^= 0x01;
     std::fs::write(&seg, &bytes).expect("write");
@@ -189,34 +178,24 @@ fn help_describes_the_problem_lines() {
 }
 
 /// Runs `revkv --dir DIR verify` on a pseudo-terminal through util-linux
-/// `script` and returns everything the terminal received; `None` when
-/// `script` is not available.
-fn verify_on_a_terminal(dir: &Path) -> Option<String> {
-    let has_script = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        eprintln!("util-linux script is not installed: skipping the terminal check");
-        return None;
-    }
+/// `script` (which the test checked is usable) and returns everything the
+/// terminal received.
+fn verify_on_a_terminal(dir: &Path) -> String {
     let typescript = dir.with_extension("typescript");
-    let command = format!(
-        "'{}' --dir '{}' verify",
-        env!("CARGO_BIN_EXE_revkv"),
-        dir.display()
-    );
-    let status = std::process::Command::new("script")
+    let command = format!("'{}' --dir '{}' verify", binary().display(), dir.display());
+    let mut script = std::process::Command::new("script");
+    script
         .args(["-q", "-e", "-c", &command])
         .arg(&typescript)
         .env_remove("REVKV_DIR")
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run script");
+        .stdout(std::process::Stdio::null());
+    let status = Running::start(&mut script)
+        .finish_within(std::time::Duration::from_secs(120), "script")
+        .status;
     assert!(status.success(), "{status:?}");
     let seen = std::fs::read(&typescript).expect("typescript");
-    Some(String::from_utf8_lossy(&seen).into_owned())
+    String::from_utf8_lossy(&seen).into_owned()
 }
 
 #[test]
@@ -244,12 +223,19 @@ fn progress_bar_only_on_a_terminal_and_for_a_large_store() {
     assert!(out.stderr.is_empty());
     assert!(figure(&ok(out), "bytes") > 4 << 20);
 
-    let Some(seen) = verify_on_a_terminal(&small) else {
+    // On a terminal: a bar for the large store only. `script` comes with
+    // util-linux (Debian: bsdutils), which .ci/run installs.
+    if !test_support::tools::usable(
+        "script",
+        &["--version"],
+        "progress_bar_only_on_a_terminal_and_for_a_large_store (its terminal half)",
+    ) {
         return;
-    };
+    }
+    let seen = verify_on_a_terminal(&small);
     assert!(seen.contains("problems: 0"), "{seen}");
     assert!(!seen.contains("verifying"), "{seen}");
-    let seen = verify_on_a_terminal(&large).expect("script ran before");
+    let seen = verify_on_a_terminal(&large);
     assert!(seen.contains("problems: 0"), "{seen}");
     assert!(seen.contains("verifying ["), "{seen}");
     assert!(seen.contains("MiB"), "{seen}");

@@ -2,11 +2,8 @@
 //! another process cannot write while a watch holds it), filters, limits,
 //! JSON, live lease expiry and interruption.
 
-mod support;
-
-use std::io::BufReader;
 use std::time::{Duration, Instant};
-use support::*;
+use test_support::cli::*;
 
 /// A store with this history:
 /// 1 put /a 1, 2 put /b 2, 3 put /a 3, 4 del /b, 5 txn {put /c x, put /a 4},
@@ -249,13 +246,17 @@ fn stops_cleanly_when_interrupted_with_the_output_flushed() {
     let tmp = history();
     let dir = tmp.path();
     let mut child = spawn(dir, &["watch", "/a", "--rev", "1"]);
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let lines: Vec<String> = (0..9).map(|_| read_line(&mut stdout)).collect();
-    assert_eq!(lines.concat(), "PUT\n/a\n1\nPUT\n/a\n3\nPUT\n/a\n4\n");
+    let lines: Vec<String> = (0..9)
+        .map(|_| child.line().expect("a complete line"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["PUT", "/a", "1", "PUT", "/a", "3", "PUT", "/a", "4"]
+    );
     // It holds the store meanwhile.
     let err = fails(run(dir, &["get", "/a"]), 4);
     assert!(err.contains("locked"), "{err}");
-    interrupt(&child);
+    child.interrupt();
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
     assert_eq!(ok(run(dir, &["get", "/a"])), "/a\n4\n");

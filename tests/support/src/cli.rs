@@ -1,16 +1,37 @@
-//! Helpers shared by the test files: running the built `revkv` binary
-//! against a data directory and checking how it exits.
+//! Running the built `revkv` command line tool (revkv-cli's tests) against
+//! a data directory and checking how it exits.
 
-#![allow(dead_code)] // each test file uses its own subset
-
+use crate::child::Running;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `revkv` binary under test. Cargo builds it before revkv-cli's
+/// integration tests and names it in `CARGO_BIN_EXE_revkv` while they
+/// build and (a recent cargo) while they run; otherwise it is found in the
+/// profile directory above the test binary's `deps/`, where cargo puts it.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_BIN_EXE_revkv") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the path of the running test binary");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join("revkv"))
+        .expect("the test binary is in target/<profile>/deps");
+    assert!(
+        path.is_file(),
+        "no revkv binary at {}: run these tests through cargo test -p revkv-cli",
+        path.display()
+    );
+    path
+}
 
 /// A `revkv` command with no inherited data directory setting.
 pub fn cmd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_revkv"));
+    let mut c = Command::new(binary());
     c.env_remove("REVKV_DIR");
     c
 }
@@ -40,32 +61,16 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
 
 /// Starts `revkv --dir DIR ARGS...` in the background, its standard output
 /// and error piped.
-pub fn spawn(dir: &Path, args: &[&str]) -> Child {
-    cmd()
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn revkv")
-}
-
-/// Reads one line of a running command's standard output.
-pub fn read_line(out: &mut BufReader<ChildStdout>) -> String {
-    let mut line = String::new();
-    out.read_line(&mut line).expect("read a line");
-    line
-}
-
-/// Sends SIGINT (as Ctrl-C does) to a running command.
-pub fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -INT failed");
+pub fn spawn(dir: &Path, args: &[&str]) -> Running {
+    Running::start(
+        cmd()
+            .arg("--dir")
+            .arg(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
 }
 
 /// Asserts success and returns standard output.
