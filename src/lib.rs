@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod clock;
 mod compactor;
 mod db;
 mod error;
@@ -48,10 +49,11 @@ mod verify;
 mod watch;
 mod writer;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use export::{ExportItem, ExportOp};
-pub use lease::{Clock, LeaseGrantResponse, LeaseTimeToLive, ManualClock, SystemClock};
+pub use lease::{LeaseGrantResponse, LeaseTimeToLive};
 pub use options::{AutoCompaction, Compression, Options, SyncPolicy};
 pub use txn::{Compare, CompareOp, CompareTarget, Op, OpResponse, Txn, TxnResponse};
 pub use types::{

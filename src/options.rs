@@ -1,6 +1,6 @@
 //! Options for opening a [`Db`](crate::Db): a builder with etcd-like defaults.
 
-use crate::lease::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
 
