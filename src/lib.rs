@@ -30,8 +30,8 @@
 //! ```
 
 mod clock;
-mod compactor;
 mod db;
+mod engine;
 mod error;
 mod export;
 #[doc(hidden)]
@@ -40,17 +40,15 @@ pub mod format;
 mod index;
 mod lease;
 mod options;
-mod recovery;
 mod state;
 mod storage;
 mod txn;
 mod types;
-mod verify;
 mod watch;
-mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
+pub use engine::verify::{Problem, VerifyReport};
 pub use error::{Error, Result};
 pub use export::{ExportItem, ExportOp};
 pub use lease::{LeaseGrantResponse, LeaseTimeToLive};
@@ -60,5 +58,4 @@ pub use types::{
     prefix_end, DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
     PutResponse, RangeRequest, RangeResponse, Revision, Stats,
 };
-pub use verify::{Problem, VerifyReport};
 pub use watch::{RecvError, WatchRequest, WatchResponse, Watcher};

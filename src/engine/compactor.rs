@@ -10,7 +10,8 @@
 //! back). The key index applies the rule first; the rewrite then keeps
 //! exactly the writes the key index still holds, so disk and memory agree.
 
-use crate::db::Shared;
+use super::core::Shared;
+use super::writer::{on_writer_thread, Request};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::format::frame::{decode_frame, encode_frame_if, keep_compressed, FrameKind};
@@ -21,7 +22,6 @@ use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::options::{AutoCompaction, Compression};
 use crate::storage::files::{decode_error, idx_path, sync_dir};
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment};
-use crate::writer::{on_writer_thread, Request};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;

@@ -4,7 +4,8 @@
 //! each key's prev-revision chain (exactly one successor per write: the
 //! property whose loss brought deleted objects back in incident 2).
 
-use crate::db::Shared;
+use super::core::Shared;
+use super::writer::{on_writer_thread, Request};
 use crate::error::Result;
 use crate::format::frame::{decode_frame, FrameKind};
 use crate::format::idx::IdxEntry;
@@ -15,7 +16,6 @@ use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::storage::files::{classify, idx_path, segment_path, FileKind};
 use crate::storage::segment::map_file;
 use crate::storage::segment::SealedSegment;
-use crate::writer::{on_writer_thread, Request};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! full key index, lone tombstones included. A `Db` is returned only after
 //! this has finished, so no read or watch is served from a partial index.
 
+use super::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::format::frame::{decode_frame, FrameKind, FLAG_ZSTD, FRAME_HEADER_LEN};
 use crate::format::idx::IdxEntry;
@@ -14,14 +15,13 @@ use crate::format::FORMAT_VERSION;
 use crate::index::{KeyIndex, KeyRev};
 use crate::lease::LeaseTable;
 use crate::state::State;
-use crate::storage::checkpoint::{self, Checkpoint};
+use crate::storage::checkpoint::{self as checkpoint_file, Mark};
 use crate::storage::files::{
     classify, decode_error, frame_error, read_manifest, segment_path, sync_dir, write_manifest,
     FileKind,
 };
 use crate::storage::rev_index::RevIndex;
 use crate::storage::segment::{map_file, write_index, ActiveSegment, SealedSegment};
-use crate::writer::apply_lease;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -35,7 +35,7 @@ pub(crate) struct Recovered {
     pub(crate) active_len: u64,
     /// What the checkpoint on disk reflects, when open used it and the log
     /// holds nothing after it.
-    pub(crate) checkpoint: Option<checkpoint::Mark>,
+    pub(crate) checkpoint: Option<Mark>,
 }
 
 /// Running totals of the scan.
@@ -81,7 +81,7 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     if !from_checkpoint {
         // No checkpoint, or one that does not fit the log: it goes, so that
         // it can never seem to fit a log rewritten after a crash (§8a.3).
-        checkpoint::remove(dir)?;
+        checkpoint_file::remove(dir)?;
         log = scan_log(dir, sealed_ids, active_id, None)?;
     }
     let Some(log) = log else {
@@ -310,7 +310,8 @@ fn scan_segment(
         if let Some(kind) = frame.kind.lease_kind() {
             if apply {
                 let payload = frame.payload().map_err(at)?;
-                apply_lease(&mut scan.leases, &decode_lease(kind, &payload).map_err(at)?);
+                scan.leases
+                    .apply(&decode_lease(kind, &payload).map_err(at)?);
             }
         } else if !apply {
             let rev = txn_revision(&frame.payload().map_err(at)?).map_err(at)?;

@@ -11,7 +11,7 @@
 //! fdatasync on the caller's thread and no thread wake-up; concurrent
 //! callers queue and the writer thread commits them in groups.
 
-use crate::db::Shared;
+use super::core::Shared;
 use crate::error::{Error, Result};
 use crate::export::ExportItem;
 use crate::format::frame::{
@@ -22,7 +22,6 @@ use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::{encode_txn, RecordOp};
 use crate::format::{MAX_COUNTER, MAX_PAYLOAD};
 use crate::index::KeyRev;
-use crate::lease::LeaseTable;
 use crate::options::{Compression, SyncPolicy};
 use crate::state::State;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
@@ -863,7 +862,7 @@ impl Writer {
                     StagedKind::Txn { events, .. } => {
                         events.iter().for_each(|e| leases.apply_event(e))
                     }
-                    StagedKind::Lease(rec) => apply_lease(&mut leases, rec),
+                    StagedKind::Lease(rec) => leases.apply(rec),
                 }
             }
         }
@@ -949,19 +948,6 @@ impl Writer {
         self.allocated = FIRST_FRAME_OFFSET;
         self.shared.write_state().revs.roll(sealed, next);
         Ok(())
-    }
-}
-
-/// Applies a committed lease record to the table.
-pub(crate) fn apply_lease(table: &mut LeaseTable, rec: &LeaseRecord) {
-    match *rec {
-        LeaseRecord::Grant {
-            id,
-            ttl,
-            deadline_ms,
-        } => table.grant(id, ttl, deadline_ms),
-        LeaseRecord::KeepAlive { id, deadline_ms } => table.keep_alive(id, deadline_ms),
-        LeaseRecord::Revoke { id } => table.revoke(id),
     }
 }
 
