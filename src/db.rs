@@ -5,19 +5,17 @@ use crate::engine::catch_up::run_catch_up;
 use crate::engine::compactor;
 use crate::engine::core::Shared;
 use crate::engine::expiry::run_expiry;
+use crate::engine::protocol::{Reply, Request};
 use crate::engine::recovery::recover;
 use crate::engine::verify::VerifyReport;
-use crate::engine::writer::{
-    commit_inline, LeaseOp, LeaseReply, Request, SharedWriter, Writer, WriterThread,
-};
+use crate::engine::writer::{commit_inline, SharedWriter, Writer, WriterThread};
 use crate::error::{Error, Result};
+use crate::evaluate::{evaluate, Overlay};
 use crate::export::ExportItem;
 use crate::lease::{remaining_secs, LeaseGrantResponse, LeaseTimeToLive};
 use crate::options::Options;
 use crate::storage::lock::DirLock;
-use crate::txn::{
-    check_range, check_txn, evaluate, Limits, Op, OpResponse, Overlay, Txn, TxnResponse,
-};
+use crate::txn::{check_put, check_range, check_txn, Limits, Txn, TxnResponse};
 use crate::types::{
     DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
     Stats,
@@ -174,10 +172,9 @@ impl Db {
 
     /// Puts with options (lease, previous key-value).
     pub fn put_with(&self, req: PutRequest) -> Result<PutResponse> {
-        match self.single_op(Op::Put(req))? {
-            OpResponse::Put(p) => Ok(p),
-            other => Err(unexpected(other)),
-        }
+        self.check_open()?;
+        check_put(&req, self.limits())?;
+        self.request(|reply| Request::Put { req, reply })
     }
 
     /// Deletes `key`.
@@ -187,17 +184,9 @@ impl Db {
 
     /// Deletes a key or range of keys.
     pub fn delete_range(&self, req: DeleteRequest) -> Result<DeleteResponse> {
-        match self.single_op(Op::Delete(req))? {
-            OpResponse::Delete(d) => Ok(d),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    fn single_op(&self, op: Op) -> Result<OpResponse> {
-        let mut resp = self.txn(Txn::new().and_then([op]))?;
-        resp.responses
-            .pop()
-            .ok_or_else(|| Error::InvalidArgument("transaction returned no response".into()))
+        self.check_open()?;
+        check_range(&req.range, self.limits())?;
+        self.request(|reply| Request::Delete { req, reply })
     }
 
     /// The current value of `key`.
@@ -222,6 +211,17 @@ impl Db {
         self.shared.read_state().range(&req)
     }
 
+    /// Sends the writer the request `make` builds around a reply channel and
+    /// waits for the answer; refused at once on a poisoned store.
+    fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T> {
+        if let Some(cause) = self.shared.poisoned() {
+            return Err(Error::Poisoned { cause });
+        }
+        let (reply, answer) = bounded(1);
+        self.submit(make(reply))?;
+        self.shared.await_reply(&answer)
+    }
+
     /// Hands a request to the writer: committed right here when the writer
     /// is idle and nobody else is writing, else queued for the writer thread.
     fn submit(&self, req: Request) -> Result<()> {
@@ -243,12 +243,7 @@ impl Db {
             let ev = evaluate(&state, &empty, txn, state.current + 1, &|_| false)?;
             return Ok(ev.response);
         }
-        if let Some(cause) = self.shared.poisoned() {
-            return Err(Error::Poisoned { cause });
-        }
-        let (reply, answer) = bounded(1);
-        self.submit(Request::Txn { txn, reply })?;
-        self.shared.await_reply(&answer)
+        self.request(|reply| Request::Txn { txn, reply })
     }
 
     /// Starts a watch. A start revision below the compaction point fails at
@@ -293,16 +288,6 @@ impl Db {
         done.recv().map_err(|_| Error::Closed)?
     }
 
-    fn lease_op(&self, op: LeaseOp) -> Result<LeaseReply> {
-        self.check_open()?;
-        if let Some(cause) = self.shared.poisoned() {
-            return Err(Error::Poisoned { cause });
-        }
-        let (reply, answer) = bounded(1);
-        self.submit(Request::Lease { op, reply })?;
-        self.shared.await_reply(&answer)
-    }
-
     /// Grants a lease of `ttl` seconds with an id the store picks. The lease
     /// is durable (under the sync policy) when this returns.
     pub fn lease_grant(&self, ttl: i64) -> Result<LeaseGrantResponse> {
@@ -315,37 +300,22 @@ impl Db {
         if id < 0 {
             return Err(Error::InvalidArgument(format!("lease id {id} is negative")));
         }
-        match self.lease_op(LeaseOp::Grant { id, ttl })? {
-            LeaseReply::Granted { id, ttl } => Ok(LeaseGrantResponse { id, ttl }),
-            other => Err(Error::InvalidArgument(format!(
-                "unexpected lease reply {other:?}"
-            ))),
-        }
+        self.check_open()?;
+        self.request(|reply| Request::LeaseGrant { id, ttl, reply })
     }
 
     /// Revokes a lease: deletes every key attached to it in one revision
     /// (returned; the current revision when it had no keys), then forgets it.
     pub fn lease_revoke(&self, id: i64) -> Result<u64> {
-        match self.lease_op(LeaseOp::Revoke {
-            id,
-            only_if_expired: false,
-        })? {
-            LeaseReply::Revoked { revision } => Ok(revision),
-            other => Err(Error::InvalidArgument(format!(
-                "unexpected lease reply {other:?}"
-            ))),
-        }
+        self.check_open()?;
+        self.request(|reply| Request::LeaseRevoke { id, reply })
     }
 
     /// Renews a lease to its full TTL from now; returns that TTL. An expired
     /// lease is not found.
     pub fn lease_keep_alive(&self, id: i64) -> Result<i64> {
-        match self.lease_op(LeaseOp::KeepAlive { id })? {
-            LeaseReply::KeptAlive { ttl } => Ok(ttl),
-            other => Err(Error::InvalidArgument(format!(
-                "unexpected lease reply {other:?}"
-            ))),
-        }
+        self.check_open()?;
+        self.request(|reply| Request::LeaseKeepAlive { id, reply })
     }
 
     /// A lease's granted and remaining TTL, and its keys when asked for.
@@ -419,12 +389,7 @@ impl Db {
             }
             return Ok(());
         }
-        if let Some(cause) = self.shared.poisoned() {
-            return Err(Error::Poisoned { cause });
-        }
-        let (reply, answer) = bounded(1);
-        self.submit(Request::Import { item, reply })?;
-        self.shared.await_reply(&answer)
+        self.request(|reply| Request::Import { item, reply })
     }
 
     /// The current store revision.
@@ -509,8 +474,4 @@ fn spawn(
         .map_err(|e| Error::io(format!("spawn thread {name}"), e))?;
     threads.push(handle);
     Ok(())
-}
-
-fn unexpected(resp: OpResponse) -> Error {
-    Error::InvalidArgument(format!("unexpected response {resp:?}"))
 }

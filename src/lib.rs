@@ -33,6 +33,7 @@ mod clock;
 mod db;
 mod engine;
 mod error;
+mod evaluate;
 mod export;
 #[doc(hidden)]
 pub mod failpoint;

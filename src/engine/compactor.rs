@@ -11,7 +11,7 @@
 //! exactly the writes the key index still holds, so disk and memory agree.
 
 use super::core::Shared;
-use super::writer::{on_writer_thread, Request};
+use super::protocol::{on_writer_thread, Request};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::format::frame::{decode_frame, encode_frame_if, keep_compressed, FrameKind};

@@ -4,7 +4,7 @@
 //! watch on old history (incident 1).
 
 use super::core::Shared;
-use super::writer::{LeaseOp, Request};
+use super::protocol::Request;
 use crate::error::Error;
 use crossbeam_channel::{bounded, Sender};
 use std::sync::Arc;
@@ -47,11 +47,7 @@ pub(crate) fn run_expiry(
             let mut pending = Vec::with_capacity(chunk.len());
             for &id in chunk {
                 let (reply, answer) = bounded(1);
-                let op = LeaseOp::Revoke {
-                    id,
-                    only_if_expired: true,
-                };
-                if writer.send(Request::Lease { op, reply }).is_err() {
+                if writer.send(Request::LeaseExpire { id, reply }).is_err() {
                     return;
                 }
                 pending.push(answer);

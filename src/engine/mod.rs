@@ -10,6 +10,7 @@ pub(crate) mod compactor;
 pub(crate) mod core;
 pub(crate) mod expiry;
 pub(crate) mod export;
+pub(crate) mod protocol;
 pub(crate) mod recovery;
 pub(crate) mod verify;
 pub(crate) mod writer;

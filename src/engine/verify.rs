@@ -5,7 +5,7 @@
 //! property whose loss brought deleted objects back in incident 2).
 
 use super::core::Shared;
-use super::writer::{on_writer_thread, Request};
+use super::protocol::{on_writer_thread, Request};
 use crate::error::Result;
 use crate::format::frame::{decode_frame, FrameKind};
 use crate::format::idx::IdxEntry;

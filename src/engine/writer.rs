@@ -12,7 +12,11 @@
 //! callers queue and the writer thread commits them in groups.
 
 use super::core::Shared;
+use super::protocol::{unanswered, Pending, Request};
 use crate::error::{Error, Result};
+use crate::evaluate::{
+    evaluate, evaluate_delete, evaluate_put, Evaluated, Head, HeadView, Overlay,
+};
 use crate::export::ExportItem;
 use crate::format::frame::{
     encode_frame, encode_frame_if, keep_compressed, sample_compresses, FrameKind,
@@ -22,11 +26,14 @@ use crate::format::lease::{encode_lease, LeaseRecord};
 use crate::format::record::{encode_txn, RecordOp};
 use crate::format::{MAX_COUNTER, MAX_PAYLOAD};
 use crate::index::KeyRev;
+use crate::lease::LeaseGrantResponse;
 use crate::options::{Compression, SyncPolicy};
 use crate::state::State;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
-use crate::txn::{evaluate, Head, HeadView, Op, Overlay, Txn, TxnResponse};
-use crate::types::{DeleteRequest, Event, EventKind, KeyValue};
+use crate::txn::{Op, Txn, TxnResponse};
+use crate::types::{
+    DeleteRequest, DeleteResponse, Event, EventKind, KeyValue, PutRequest, PutResponse,
+};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -47,110 +54,6 @@ const PREALLOCATE: u64 = 1 << 20;
 
 /// The longest lease TTL accepted, in seconds (etcd's limit).
 pub(crate) const MAX_LEASE_TTL: i64 = 9_000_000_000;
-
-/// What callers send the writer.
-pub(crate) enum Request {
-    /// A transaction that may write.
-    Txn {
-        txn: Txn,
-        reply: Sender<Result<TxnResponse>>,
-    },
-    /// A lease grant, keep-alive or revoke.
-    Lease {
-        op: LeaseOp,
-        reply: Sender<Result<LeaseReply>>,
-    },
-    /// Restore one exported item as it was (revision numbers included).
-    Import {
-        item: ExportItem,
-        reply: Sender<Result<()>>,
-    },
-    /// Run a function on the writer thread between two groups, while no
-    /// segment roll can be under way (verify takes its snapshot this way).
-    Barrier(Box<dyn FnOnce() + Send>),
-    /// Seal the active segment now (if it holds any frame), so that
-    /// compaction can rewrite what it holds.
-    Roll(Sender<Result<()>>),
-    /// Finish queued work, sync, and stop.
-    Shutdown,
-}
-
-/// Runs `f` on the writer thread between two groups (a
-/// [`Request::Barrier`]) and waits for its result: there, no group is half
-/// published and no segment roll is under way.
-pub(crate) fn on_writer_thread<T: Send + 'static>(
-    shared: &Arc<Shared>,
-    writer: &Sender<Request>,
-    f: impl FnOnce(&Shared) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let (reply, answer) = crossbeam_channel::bounded(1);
-    let on_writer = Arc::clone(shared);
-    let take = move || {
-        let _ = reply.send(f(&on_writer));
-    };
-    writer
-        .send(Request::Barrier(Box::new(take)))
-        .map_err(|_| Error::Closed)?;
-    shared.await_reply(&answer)
-}
-
-/// A lease operation for the writer.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum LeaseOp {
-    /// Grant a lease; id 0 lets the writer choose one.
-    Grant { id: i64, ttl: i64 },
-    /// Push the deadline out by the granted TTL.
-    KeepAlive { id: i64 },
-    /// Delete the attached keys in one revision, then drop the lease. With
-    /// `only_if_expired`, only if its deadline has passed (the expiry
-    /// thread's check, repeated here so a keep-alive in between wins).
-    Revoke { id: i64, only_if_expired: bool },
-}
-
-/// The writer's answer to a [`LeaseOp`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LeaseReply {
-    Granted {
-        id: i64,
-        ttl: i64,
-    },
-    KeptAlive {
-        ttl: i64,
-    },
-    /// Revoked; the revision that deleted its keys (or the current one).
-    Revoked {
-        revision: u64,
-    },
-    /// `only_if_expired` and the lease had been kept alive meanwhile.
-    NotExpired,
-}
-
-/// A reply held until the group is durable.
-enum Pending {
-    Txn(Sender<Result<TxnResponse>>, Result<TxnResponse>),
-    Lease(Sender<Result<LeaseReply>>, Result<LeaseReply>),
-    Import(Sender<Result<()>>, Result<()>),
-}
-
-impl Pending {
-    /// Sends the result, or `Poisoned` when the group failed to commit.
-    fn send(self, failed: Option<&str>) {
-        let poisoned = |cause: &str| Error::Poisoned {
-            cause: cause.to_string(),
-        };
-        match self {
-            Pending::Txn(tx, r) => {
-                let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
-            }
-            Pending::Lease(tx, r) => {
-                let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
-            }
-            Pending::Import(tx, r) => {
-                let _ = tx.send(failed.map_or(r, |c| Err(poisoned(c))));
-            }
-        }
-    }
-}
 
 /// A frame of the current group that will be appended.
 struct Staged {
@@ -462,9 +365,29 @@ impl Writer {
                         let result = self.run_txn(&state, &mut group, txn);
                         replies.push(Pending::Txn(reply, result));
                     }
-                    Request::Lease { op, reply } => {
-                        let result = self.run_lease(&state, &mut group, op);
-                        replies.push(Pending::Lease(reply, result));
+                    Request::Put { req, reply } => {
+                        let result = self.run_put(&state, &mut group, req);
+                        replies.push(Pending::Put(reply, result));
+                    }
+                    Request::Delete { req, reply } => {
+                        let result = self.run_delete(&state, &mut group, req);
+                        replies.push(Pending::Delete(reply, result));
+                    }
+                    Request::LeaseGrant { id, ttl, reply } => {
+                        let result = self.lease_grant(&mut group, id, ttl);
+                        replies.push(Pending::LeaseGrant(reply, result));
+                    }
+                    Request::LeaseKeepAlive { id, reply } => {
+                        let result = self.lease_keep_alive(&mut group, id);
+                        replies.push(Pending::LeaseKeepAlive(reply, result));
+                    }
+                    Request::LeaseRevoke { id, reply } => {
+                        let result = self.lease_revoke(&state, &mut group, id);
+                        replies.push(Pending::LeaseRevoke(reply, result));
+                    }
+                    Request::LeaseExpire { id, reply } => {
+                        let result = self.lease_expire(&state, &mut group, id);
+                        replies.push(Pending::LeaseExpire(reply, result));
                     }
                     Request::Import { item, reply } => {
                         let result = self.run_import(&state, &mut group, item);
@@ -516,63 +439,97 @@ impl Writer {
         self.stage(rev, ev, group)
     }
 
-    /// Evaluates and stages one lease operation.
-    fn run_lease(&mut self, state: &State, group: &mut Group, op: LeaseOp) -> Result<LeaseReply> {
+    /// Evaluates and stages a lone put.
+    fn run_put(
+        &mut self,
+        state: &State,
+        group: &mut Group,
+        req: PutRequest,
+    ) -> Result<PutResponse> {
+        let rev = group.next_rev;
+        let ev = {
+            let exists = |id: i64| self.lease_alive(group, id).is_some();
+            evaluate_put(state, &group.overlay, req, rev, &exists)?
+        };
+        self.stage(rev, ev, group)
+    }
+
+    /// Evaluates and stages a lone delete.
+    fn run_delete(
+        &mut self,
+        state: &State,
+        group: &mut Group,
+        req: DeleteRequest,
+    ) -> Result<DeleteResponse> {
+        let rev = group.next_rev;
+        let ev = evaluate_delete(state, &group.overlay, req, rev)?;
+        self.stage(rev, ev, group)
+    }
+
+    /// Stages a lease grant.
+    fn lease_grant(&mut self, group: &mut Group, id: i64, ttl: i64) -> Result<LeaseGrantResponse> {
         let now = self.shared.options.clock.now_ms();
-        match op {
-            LeaseOp::Grant { id, ttl } => {
-                if !(1..=MAX_LEASE_TTL).contains(&ttl) {
-                    return Err(Error::InvalidArgument(format!(
-                        "lease TTL {ttl} is not between 1 and {MAX_LEASE_TTL} seconds"
-                    )));
-                }
-                let id = if id == 0 {
-                    self.pick_lease_id(group)
-                } else if self.lease_alive(group, id).is_some() {
-                    return Err(Error::LeaseExists { id });
-                } else {
-                    id
-                };
-                let deadline_ms = now.saturating_add((ttl as u64).saturating_mul(1000));
-                self.stage_grant(id, ttl, deadline_ms, group);
-                Ok(LeaseReply::Granted { id, ttl })
-            }
-            LeaseOp::KeepAlive { id } => {
-                let (ttl, deadline) = self
-                    .lease_alive(group, id)
-                    .filter(|&(_, deadline)| deadline > now)
-                    .ok_or(Error::LeaseNotFound { id })?;
-                let deadline_ms = now
-                    .saturating_add((ttl as u64).saturating_mul(1000))
-                    .max(deadline);
-                self.stage_lease(LeaseRecord::KeepAlive { id, deadline_ms }, group);
-                group.leases.insert(id, Some((ttl, deadline_ms)));
-                Ok(LeaseReply::KeptAlive { ttl })
-            }
-            LeaseOp::Revoke {
-                id,
-                only_if_expired,
-            } => {
-                let (_, deadline) = self
-                    .lease_alive(group, id)
-                    .ok_or(Error::LeaseNotFound { id })?;
-                if only_if_expired && deadline > now {
-                    return Ok(LeaseReply::NotExpired);
-                }
-                let victims = self.attached_keys(group, id);
-                let txn = Txn::new().and_then(
-                    victims
-                        .into_iter()
-                        .map(|k| Op::Delete(DeleteRequest::key(k))),
-                );
-                let resp = self.run_txn(state, group, txn)?;
-                self.stage_lease(LeaseRecord::Revoke { id }, group);
-                group.leases.insert(id, None);
-                Ok(LeaseReply::Revoked {
-                    revision: resp.revision,
-                })
-            }
+        if !(1..=MAX_LEASE_TTL).contains(&ttl) {
+            return Err(Error::InvalidArgument(format!(
+                "lease TTL {ttl} is not between 1 and {MAX_LEASE_TTL} seconds"
+            )));
         }
+        let id = if id == 0 {
+            self.pick_lease_id(group)
+        } else if self.lease_alive(group, id).is_some() {
+            return Err(Error::LeaseExists { id });
+        } else {
+            id
+        };
+        let deadline_ms = now.saturating_add((ttl as u64).saturating_mul(1000));
+        self.stage_grant(id, ttl, deadline_ms, group);
+        Ok(LeaseGrantResponse { id, ttl })
+    }
+
+    /// Stages a keep-alive; answers the lease's TTL.
+    fn lease_keep_alive(&mut self, group: &mut Group, id: i64) -> Result<i64> {
+        let now = self.shared.options.clock.now_ms();
+        let (ttl, deadline) = self
+            .lease_alive(group, id)
+            .filter(|&(_, deadline)| deadline > now)
+            .ok_or(Error::LeaseNotFound { id })?;
+        let deadline_ms = now
+            .saturating_add((ttl as u64).saturating_mul(1000))
+            .max(deadline);
+        self.stage_lease(LeaseRecord::KeepAlive { id, deadline_ms }, group);
+        group.leases.insert(id, Some((ttl, deadline_ms)));
+        Ok(ttl)
+    }
+
+    /// Stages the deletion of a lease's keys and its revoke; answers the
+    /// revision that deleted them.
+    fn lease_revoke(&mut self, state: &State, group: &mut Group, id: i64) -> Result<u64> {
+        if self.lease_alive(group, id).is_none() {
+            return Err(Error::LeaseNotFound { id });
+        }
+        let victims = self.attached_keys(group, id);
+        let txn = Txn::new().and_then(
+            victims
+                .into_iter()
+                .map(|k| Op::Delete(DeleteRequest::key(k))),
+        );
+        let resp = self.run_txn(state, group, txn)?;
+        self.stage_lease(LeaseRecord::Revoke { id }, group);
+        group.leases.insert(id, None);
+        Ok(resp.revision)
+    }
+
+    /// [`Writer::lease_revoke`] if the lease's deadline has passed; `None`
+    /// when it has not (kept alive since the expiry thread looked).
+    fn lease_expire(&mut self, state: &State, group: &mut Group, id: i64) -> Result<Option<u64>> {
+        let now = self.shared.options.clock.now_ms();
+        let (_, deadline) = self
+            .lease_alive(group, id)
+            .ok_or(Error::LeaseNotFound { id })?;
+        if deadline > now {
+            return Ok(None);
+        }
+        self.lease_revoke(state, group, id).map(Some)
     }
 
     /// Stages an exported revision or lease exactly as it was.
@@ -608,7 +565,7 @@ impl Writer {
                 {
                     return Err(Error::LeaseNotFound { id: op.lease });
                 }
-                let mut ev = crate::txn::Evaluated {
+                let mut ev = Evaluated {
                     response: TxnResponse::default(),
                     events: Vec::with_capacity(ops.len()),
                     prev_mod_revisions: Vec::with_capacity(ops.len()),
@@ -732,12 +689,7 @@ impl Writer {
     /// Encodes an evaluated transaction's frame into the group buffer and
     /// merges its writes into the group overlay. Nothing is touched when it
     /// fails, so no state of a failed transaction leaks into the next one.
-    fn stage(
-        &mut self,
-        rev: u64,
-        ev: crate::txn::Evaluated,
-        group: &mut Group,
-    ) -> Result<TxnResponse> {
+    fn stage<R>(&mut self, rev: u64, ev: Evaluated<R>, group: &mut Group) -> Result<R> {
         if ev.events.is_empty() {
             return Ok(ev.response);
         }
@@ -948,19 +900,5 @@ impl Writer {
         self.allocated = FIRST_FRAME_OFFSET;
         self.shared.write_state().revs.roll(sealed, next);
         Ok(())
-    }
-}
-
-/// The pending reply of a request that never ran.
-fn unanswered(req: Request) -> Option<Pending> {
-    match req {
-        Request::Txn { reply, .. } => Some(Pending::Txn(reply, Err(Error::Closed))),
-        Request::Lease { reply, .. } => Some(Pending::Lease(reply, Err(Error::Closed))),
-        Request::Import { reply, .. } => Some(Pending::Import(reply, Err(Error::Closed))),
-        Request::Roll(reply) => {
-            let _ = reply.send(Err(Error::Closed));
-            None
-        }
-        Request::Shutdown | Request::Barrier(_) => None,
     }
 }
