@@ -14,7 +14,7 @@ use super::core::Shared;
 use super::protocol::{on_writer_thread, Request};
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::format::frame::{decode_frame, encode_frame_if, keep_compressed, FrameKind};
+use crate::format::frame::{encode_frame_if, keep_compressed, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
@@ -229,16 +229,15 @@ fn for_each_frame(
     seg: &SealedSegment,
     mut f: impl FnMut(&[u8], FrameKind, &[u8]) -> Result<bool>,
 ) -> Result<()> {
-    let bytes = seg.bytes();
-    let mut pos = SEGMENT_HEADER_LEN;
-    while pos < bytes.len() {
-        let at = |e| decode_error(&seg.path, pos as u64, e);
-        let (frame, len) = decode_frame(&bytes[pos..]).map_err(at)?;
-        let payload = frame.payload().map_err(at)?;
-        if !f(&bytes[pos..pos + len], frame.kind, &payload)? {
+    for found in Frames::new(seg.bytes(), SEGMENT_HEADER_LEN) {
+        let found = found.map_err(|e| decode_error(&seg.path, e.offset as u64, e.error))?;
+        let payload = found
+            .frame
+            .payload()
+            .map_err(|e| decode_error(&seg.path, found.offset as u64, e))?;
+        if !f(found.raw, found.frame.kind, &payload)? {
             break;
         }
-        pos += len;
     }
     Ok(())
 }

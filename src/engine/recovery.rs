@@ -5,7 +5,9 @@
 
 use super::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
-use crate::format::frame::{decode_frame, FrameKind, FLAG_ZSTD, FRAME_HEADER_LEN};
+use crate::format::frame::{
+    decode_frame, FrameAt, FrameError, FrameKind, Frames, FLAG_ZSTD, FRAME_HEADER_LEN,
+};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
@@ -287,17 +289,23 @@ fn scan_segment(
         ));
     }
     let mut entries = Vec::new();
-    let mut pos = SEGMENT_HEADER_LEN;
+    // Where the valid frames walked so far end.
+    let mut end = SEGMENT_HEADER_LEN;
     // The newest revision among frames before `apply_from`.
     let mut covered_rev = 0;
-    while pos < bytes.len() {
-        let (frame, len) = match decode_frame(&bytes[pos..]) {
+    for found in Frames::new(bytes, SEGMENT_HEADER_LEN) {
+        let FrameAt {
+            offset: pos,
+            len,
+            frame,
+            ..
+        } = match found {
             Ok(f) => f,
-            Err(e) => {
+            Err(FrameError { offset: pos, error }) => {
                 if active && !valid_frame_after(bytes, pos + 1, scan.last_rev) {
                     break;
                 }
-                return Err(frame_error(path, pos as u64, e));
+                return Err(frame_error(path, pos as u64, error));
             }
         };
         let at = |e| frame_error(path, pos as u64, e);
@@ -366,13 +374,13 @@ fn scan_segment(
                 len: len as u32,
             });
         }
-        pos += len;
+        end = pos + len;
     }
-    if apply_from != NEVER && (pos as u64) < apply_from {
+    if apply_from != NEVER && (end as u64) < apply_from {
         // Frames the checkpoint covers are missing.
         scan.stale = true;
     }
-    Ok((entries, pos as u64))
+    Ok((entries, end as u64))
 }
 
 /// Checks the frames of a sealed segment the checkpoint covers without
@@ -391,10 +399,14 @@ fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
             "segment header names another segment",
         ));
     }
-    let (mut pos, mut i, mut prev_rev) = (SEGMENT_HEADER_LEN, 0, 0);
-    while pos < bytes.len() {
-        let (frame, len) =
-            decode_frame(&bytes[pos..]).map_err(|e| frame_error(&seg.path, pos as u64, e))?;
+    let (mut i, mut prev_rev) = (0, 0);
+    for found in Frames::new(bytes, SEGMENT_HEADER_LEN) {
+        let FrameAt {
+            offset: pos,
+            len,
+            frame,
+            ..
+        } = found.map_err(|e| frame_error(&seg.path, e.offset as u64, e.error))?;
         if frame.kind.lease_kind().is_none() {
             let Ok(e) = seg.entry(i) else {
                 return Ok(false);
@@ -409,7 +421,6 @@ fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
             prev_rev = e.revision;
             i += 1;
         }
-        pos += len;
     }
     Ok(i == seg.count())
 }

@@ -7,7 +7,7 @@
 use super::core::Shared;
 use super::protocol::{on_writer_thread, Request};
 use crate::error::Result;
-use crate::format::frame::{decode_frame, FrameKind};
+use crate::format::frame::{FrameAt, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
@@ -86,12 +86,16 @@ impl Checker {
                 return None;
             }
         }
-        let mut pos = SEGMENT_HEADER_LEN;
-        while pos < bytes.len() {
-            let (frame, len) = match decode_frame(&bytes[pos..]) {
+        for found in Frames::new(bytes, SEGMENT_HEADER_LEN) {
+            let FrameAt {
+                offset: pos,
+                len,
+                frame,
+                ..
+            } = match found {
                 Ok(f) => f,
                 Err(e) => {
-                    self.problem(path, pos as u64, format!("bad frame: {e}"));
+                    self.problem(path, e.offset as u64, format!("bad frame: {}", e.error));
                     return None;
                 }
             };
@@ -100,7 +104,6 @@ impl Checker {
                 Ok(p) => p,
                 Err(e) => {
                     self.problem(path, pos as u64, format!("bad payload: {e}"));
-                    pos += len;
                     continue;
                 }
             };
@@ -156,7 +159,6 @@ impl Checker {
                     Err(e) => self.problem(path, pos as u64, format!("bad record: {e}")),
                 }
             }
-            pos += len;
         }
         Some(entries)
     }
