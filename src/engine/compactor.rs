@@ -26,7 +26,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the compactor thread is told.
 pub(crate) enum Msg {
@@ -71,7 +71,7 @@ pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
 
 /// The compactor thread's body.
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request>) {
-    let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut samples: VecDeque<(u64, u64)> = VecDeque::new();
     let tick = match shared.options.auto_compaction {
         AutoCompaction::Off => Duration::from_secs(3600),
         AutoCompaction::Revisions(_) => Duration::from_secs(1),
@@ -111,7 +111,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request
     }
 }
 
-fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(Instant, u64)>) {
+/// Schedules the compaction the auto-compaction mode asks for now, if any.
+/// For `Period`, `samples` holds (clock time in ms, current revision) as
+/// seen at each call; the target is the revision current a whole period ago
+/// by the store's [`Clock`](crate::Clock), so a manual clock drives it.
+fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(u64, u64)>) {
     let (current, compacted) = {
         let s = shared.read_state();
         (s.current, s.compacted)
@@ -120,11 +124,12 @@ fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(Instant, u64)>) {
         AutoCompaction::Off => return,
         AutoCompaction::Revisions(keep) => current.saturating_sub(keep),
         AutoCompaction::Period(period) => {
-            let now = Instant::now();
+            let now = shared.options.clock.now_ms();
             samples.push_back((now, current));
+            let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
             let mut target = 0;
             while let Some(&(at, rev)) = samples.front() {
-                if now.duration_since(at) < period {
+                if now.saturating_sub(at) < period_ms {
                     break;
                 }
                 target = rev;
