@@ -1,226 +1,32 @@
 //! [`Db`]: open/close and every public entry point. Thin: reads go to the
-//! published [`State`], writes to the writer thread.
+//! published [`State`](crate::state::State), writes to the writer thread.
 
-use crate::compactor;
+use crate::engine::catch_up::run_catch_up;
+use crate::engine::compactor;
+use crate::engine::core::Shared;
+use crate::engine::expiry::run_expiry;
+use crate::engine::protocol::{Reply, Request};
+use crate::engine::recovery::recover;
+use crate::engine::verify::VerifyReport;
+use crate::engine::writer::thread::WriterThread;
+use crate::engine::writer::{commit_inline, SharedWriter, Writer};
 use crate::error::{Error, Result};
+use crate::evaluate::{evaluate, Overlay};
 use crate::export::ExportItem;
-use crate::format::manifest::Manifest;
-use crate::lease::{remaining_secs, run_expiry, LeaseGrantResponse, LeaseTable, LeaseTimeToLive};
+use crate::lease::{remaining_secs, LeaseGrantResponse, LeaseTimeToLive};
 use crate::options::Options;
-use crate::recovery::recover;
-use crate::state::State;
-use crate::storage::checkpoint;
-use crate::storage::files::write_manifest;
 use crate::storage::lock::DirLock;
-use crate::txn::{
-    check_range, check_txn, evaluate, Limits, Op, OpResponse, Overlay, Txn, TxnResponse,
-};
+use crate::txn::{check_put, check_range, check_txn, Limits, Txn, TxnResponse};
 use crate::types::{
     DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
     Stats,
 };
-use crate::verify::VerifyReport;
-use crate::watch::{run_catch_up, Hub, WatchRequest, Watcher};
-use crate::writer::{
-    commit_inline, LeaseOp, LeaseReply, Request, SharedWriter, Writer, WriterThread,
-};
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::watch::{Hub, WatchRequest, Watcher};
+use crossbeam_channel::{bounded, Sender};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// How long a caller polls for the writer's reply, yielding the CPU between
-/// polls, before it sleeps on it. A sleeping caller costs a thread wake-up
-/// to answer; on the 2-vCPU VM of benches/compare/RESULTS.md that left 8
-/// writers returning too slowly to share fdatasyncs (groups of ~5 of 8).
-/// 300 µs is about one to two small fdatasyncs there; longer polls measured
-/// no better.
-const REPLY_POLL: Duration = Duration::from_micros(300);
-
-/// What every thread of an open store shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
-    pub(crate) options: Options,
-    /// Sharded so that readers on different threads lock different cache
-    /// lines: with a plain `RwLock` every get moved its one reader count
-    /// between cores (two threads' gets on a store that fits in cache:
-    /// 7.2M/s with it, 9.1M/s sharded).
-    state: ShardedLock<State>,
-    poison: Mutex<Option<String>>,
-    pub(crate) hub: Arc<Hub>,
-    /// The MANIFEST as last installed; every install goes through it.
-    manifest: Mutex<Manifest>,
-    /// Held while a compaction is scheduled, so two never interleave.
-    compaction: Mutex<()>,
-    /// Held for the whole of a compaction rewrite.
-    rewrite: Mutex<()>,
-    /// Set when the writer thread has stopped.
-    writer_done: AtomicBool,
-    /// fdatasyncs of the active segment by the writer ([`Stats::data_syncs`]).
-    pub(crate) data_syncs: AtomicU64,
-    /// Live leases; changed by the writer after each commit.
-    leases: Mutex<LeaseTable>,
-    /// What the key-index checkpoint on disk reflects, when known to be
-    /// current: a close with nothing new to record writes none.
-    checkpoint_mark: Mutex<Option<checkpoint::Mark>>,
-}
-
-impl Shared {
-    /// The published state, for reading. A panic elsewhere never makes this
-    /// fail: the state is only changed by whole assignments under the lock.
-    pub(crate) fn read_state(&self) -> ShardedLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The published state, for the writer to publish into.
-    pub(crate) fn write_state(&self) -> ShardedLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The lease table.
-    pub(crate) fn lock_leases(&self) -> std::sync::MutexGuard<'_, LeaseTable> {
-        self.leases.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Held by a compaction rewrite from start to end.
-    pub(crate) fn rewrite_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.rewrite.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Serializes compaction scheduling.
-    pub(crate) fn compaction_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.compaction.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// A copy of the MANIFEST as last installed.
-    pub(crate) fn manifest(&self) -> Manifest {
-        self.manifest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Takes a fresh segment id (recorded in the next MANIFEST installed).
-    pub(crate) fn allocate_segment_id(&self) -> Result<u64> {
-        let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
-        let id = m.next_segment_id;
-        if id >= crate::format::MAX_COUNTER {
-            return Err(Error::InvalidArgument("segment ids are exhausted".into()));
-        }
-        m.next_segment_id += 1;
-        Ok(id)
-    }
-
-    /// Changes the MANIFEST and installs it atomically; the in-memory copy
-    /// changes only if the install succeeded.
-    pub(crate) fn update_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<()> {
-        let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = m.clone();
-        change(&mut next);
-        write_manifest(&self.dir, &next)?;
-        *m = next;
-        Ok(())
-    }
-
-    /// Marks the store as failed for writes.
-    pub(crate) fn poison(&self, cause: &Error) {
-        let mut p = self.poison.lock().unwrap_or_else(|e| e.into_inner());
-        if p.is_none() {
-            *p = Some(cause.to_string());
-        }
-    }
-
-    /// Waits for the writer's reply to a request: polls for it for
-    /// [`REPLY_POLL`], then sleeps on it. A request that reached the
-    /// queue after the writer stopped is never answered: once the writer
-    /// has stopped and no reply is there, this returns `Closed` instead of
-    /// waiting forever.
-    pub(crate) fn await_reply<T>(&self, answer: &Receiver<Result<T>>) -> Result<T> {
-        let poll_until = Instant::now() + REPLY_POLL;
-        while Instant::now() < poll_until {
-            match answer.try_recv() {
-                Ok(r) => return r,
-                Err(TryRecvError::Disconnected) => return Err(Error::Closed),
-                Err(TryRecvError::Empty) => std::thread::yield_now(),
-            }
-        }
-        loop {
-            match answer.recv_timeout(Duration::from_millis(50)) {
-                Ok(r) => return r,
-                Err(RecvTimeoutError::Disconnected) => return Err(Error::Closed),
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.writer_done.load(Ordering::Acquire) {
-                        return answer.try_recv().unwrap_or(Err(Error::Closed));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Marks the writer as stopped: nothing queued from now on is answered.
-    pub(crate) fn set_writer_done(&self) {
-        self.writer_done.store(true, Ordering::Release);
-    }
-
-    /// Encodes a key-index checkpoint of the published state (format.md
-    /// §8a), after syncing the active segment so that it never covers a
-    /// frame that is not on disk; `None` when the one on disk reflects this
-    /// state already (or a roll is half-way). Must run where the key index
-    /// and the lease table agree: on the writer thread between groups, or
-    /// with no writer.
-    pub(crate) fn encode_checkpoint(&self) -> Result<Option<(checkpoint::Mark, Vec<u8>)>> {
-        let state = self.read_state();
-        let manifest = self.manifest();
-        let Some(mark) = checkpoint::mark_of(&state, &manifest) else {
-            return Ok(None);
-        };
-        if self.lock_checkpoint_mark().as_ref() == Some(&mark) {
-            return Ok(None);
-        }
-        state
-            .revs
-            .active
-            .file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync of the active segment for a checkpoint", e))?;
-        let leases = self.lock_leases();
-        let bytes = checkpoint::encode(&state, &mark, &leases);
-        Ok(Some((mark, bytes)))
-    }
-
-    /// Writes what [`Shared::encode_checkpoint`] encoded and remembers
-    /// what it reflects.
-    pub(crate) fn save_checkpoint(&self, taken: Option<(checkpoint::Mark, Vec<u8>)>) -> Result<()> {
-        if let Some((mark, bytes)) = taken {
-            checkpoint::write(&self.dir, &bytes)?;
-            *self.lock_checkpoint_mark() = Some(mark);
-        }
-        Ok(())
-    }
-
-    /// Checkpoints the key index unless the checkpoint on disk is current.
-    pub(crate) fn write_checkpoint(&self) -> Result<()> {
-        self.save_checkpoint(self.encode_checkpoint()?)
-    }
-
-    fn lock_checkpoint_mark(&self) -> std::sync::MutexGuard<'_, Option<checkpoint::Mark>> {
-        self.checkpoint_mark
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Why writes are refused, if they are.
-    pub(crate) fn poisoned(&self) -> Option<String> {
-        self.poison
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
 
 /// An open store. `Send + Sync`: share it between threads (e.g. in an `Arc`)
 /// and call it from all of them at once.
@@ -277,20 +83,15 @@ impl Db {
         let file = Arc::clone(&recovered.state.revs.active.file);
         let (tx, rx) = bounded(options.max_group_requests * 4);
         let (hub, woken) = Hub::new(recovered.state.current);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             dir,
             options,
-            state: ShardedLock::new(recovered.state),
-            poison: Mutex::new(None),
-            hub: Arc::new(hub),
-            manifest: Mutex::new(recovered.manifest),
-            compaction: Mutex::new(()),
-            rewrite: Mutex::new(()),
-            writer_done: AtomicBool::new(false),
-            data_syncs: AtomicU64::new(0),
-            leases: Mutex::new(recovered.leases),
-            checkpoint_mark: Mutex::new(recovered.checkpoint),
-        });
+            recovered.state,
+            Arc::new(hub),
+            recovered.manifest,
+            recovered.leases,
+            recovered.checkpoint,
+        ));
         // An interrupted compaction is finished before the store is served
         // (and the checkpoint it made stale replaced).
         if compactor::rewrite_pending(&shared)? {
@@ -372,10 +173,9 @@ impl Db {
 
     /// Puts with options (lease, previous key-value).
     pub fn put_with(&self, req: PutRequest) -> Result<PutResponse> {
-        match self.single_op(Op::Put(req))? {
-            OpResponse::Put(p) => Ok(p),
-            other => Err(unexpected(other)),
-        }
+        self.check_open()?;
+        check_put(&req, self.limits())?;
+        self.request(|reply| Request::Put { req, reply })
     }
 
     /// Deletes `key`.
@@ -385,17 +185,9 @@ impl Db {
 
     /// Deletes a key or range of keys.
     pub fn delete_range(&self, req: DeleteRequest) -> Result<DeleteResponse> {
-        match self.single_op(Op::Delete(req))? {
-            OpResponse::Delete(d) => Ok(d),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    fn single_op(&self, op: Op) -> Result<OpResponse> {
-        let mut resp = self.txn(Txn::new().and_then([op]))?;
-        resp.responses
-            .pop()
-            .ok_or_else(|| Error::InvalidArgument("transaction returned no response".into()))
+        self.check_open()?;
+        check_range(&req.range, self.limits())?;
+        self.request(|reply| Request::Delete { req, reply })
     }
 
     /// The current value of `key`.
@@ -420,6 +212,17 @@ impl Db {
         self.shared.read_state().range(&req)
     }
 
+    /// Sends the writer the request `make` builds around a reply channel and
+    /// waits for the answer; refused at once on a poisoned store.
+    fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T> {
+        if let Some(cause) = self.shared.poisoned() {
+            return Err(Error::Poisoned { cause });
+        }
+        let (reply, answer) = bounded(1);
+        self.submit(make(reply))?;
+        self.shared.await_reply(&answer)
+    }
+
     /// Hands a request to the writer: committed right here when the writer
     /// is idle and nobody else is writing, else queued for the writer thread.
     fn submit(&self, req: Request) -> Result<()> {
@@ -441,12 +244,7 @@ impl Db {
             let ev = evaluate(&state, &empty, txn, state.current + 1, &|_| false)?;
             return Ok(ev.response);
         }
-        if let Some(cause) = self.shared.poisoned() {
-            return Err(Error::Poisoned { cause });
-        }
-        let (reply, answer) = bounded(1);
-        self.submit(Request::Txn { txn, reply })?;
-        self.shared.await_reply(&answer)
+        self.request(|reply| Request::Txn { txn, reply })
     }
 
     /// Starts a watch. A start revision below the compaction point fails at
@@ -491,16 +289,6 @@ impl Db {
         done.recv().map_err(|_| Error::Closed)?
     }
 
-    fn lease_op(&self, op: LeaseOp) -> Result<LeaseReply> {
-        self.check_open()?;
-        if let Some(cause) = self.shared.poisoned() {
-            return Err(Error::Poisoned { cause });
-        }
-        let (reply, answer) = bounded(1);
-        self.submit(Request::Lease { op, reply })?;
-        self.shared.await_reply(&answer)
-    }
-
     /// Grants a lease of `ttl` seconds with an id the store picks. The lease
     /// is durable (under the sync policy) when this returns.
     pub fn lease_grant(&self, ttl: i64) -> Result<LeaseGrantResponse> {
@@ -513,37 +301,22 @@ impl Db {
         if id < 0 {
             return Err(Error::InvalidArgument(format!("lease id {id} is negative")));
         }
-        match self.lease_op(LeaseOp::Grant { id, ttl })? {
-            LeaseReply::Granted { id, ttl } => Ok(LeaseGrantResponse { id, ttl }),
-            other => Err(Error::InvalidArgument(format!(
-                "unexpected lease reply {other:?}"
-            ))),
-        }
+        self.check_open()?;
+        self.request(|reply| Request::LeaseGrant { id, ttl, reply })
     }
 
     /// Revokes a lease: deletes every key attached to it in one revision
     /// (returned; the current revision when it had no keys), then forgets it.
     pub fn lease_revoke(&self, id: i64) -> Result<u64> {
-        match self.lease_op(LeaseOp::Revoke {
-            id,
-            only_if_expired: false,
-        })? {
-            LeaseReply::Revoked { revision } => Ok(revision),
-            other => Err(Error::InvalidArgument(format!(
-                "unexpected lease reply {other:?}"
-            ))),
-        }
+        self.check_open()?;
+        self.request(|reply| Request::LeaseRevoke { id, reply })
     }
 
     /// Renews a lease to its full TTL from now; returns that TTL. An expired
     /// lease is not found.
     pub fn lease_keep_alive(&self, id: i64) -> Result<i64> {
-        match self.lease_op(LeaseOp::KeepAlive { id })? {
-            LeaseReply::KeptAlive { ttl } => Ok(ttl),
-            other => Err(Error::InvalidArgument(format!(
-                "unexpected lease reply {other:?}"
-            ))),
-        }
+        self.check_open()?;
+        self.request(|reply| Request::LeaseKeepAlive { id, reply })
     }
 
     /// A lease's granted and remaining TTL, and its keys when asked for.
@@ -584,7 +357,7 @@ impl Db {
     /// [`Db::verify`] calling `progress(bytes done, bytes total)` as it reads.
     pub fn verify_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
         self.check_open()?;
-        crate::verify::verify(&self.shared, &self.tx, progress)
+        crate::engine::verify::verify(&self.shared, &self.tx, progress)
     }
 
     /// Streams the store into `sink` (see [`ExportItem`] for the order):
@@ -597,7 +370,7 @@ impl Db {
         sink: &mut dyn FnMut(ExportItem) -> Result<()>,
     ) -> Result<()> {
         self.check_open()?;
-        crate::export::export(&self.shared, history, sink)
+        crate::engine::export::export(&self.shared, history, sink)
     }
 
     /// Writes one exported item back as it was, revision numbers included:
@@ -617,12 +390,7 @@ impl Db {
             }
             return Ok(());
         }
-        if let Some(cause) = self.shared.poisoned() {
-            return Err(Error::Poisoned { cause });
-        }
-        let (reply, answer) = bounded(1);
-        self.submit(Request::Import { item, reply })?;
-        self.shared.await_reply(&answer)
+        self.request(|reply| Request::Import { item, reply })
     }
 
     /// The current store revision.
@@ -707,8 +475,4 @@ fn spawn(
         .map_err(|e| Error::io(format!("spawn thread {name}"), e))?;
     threads.push(handle);
     Ok(())
-}
-
-fn unexpected(resp: OpResponse) -> Error {
-    Error::InvalidArgument(format!("unexpected response {resp:?}"))
 }

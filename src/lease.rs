@@ -1,5 +1,6 @@
-//! Leases: the table of live leases (TTL, deadline, attached keys), the clock
-//! that deadlines are read against, and the expiry thread.
+//! Leases: the table of live leases (TTL, deadline, attached keys) and the
+//! rules that change it. Deadlines are read against a
+//! [`Clock`](crate::Clock); the expiry thread is `engine/expiry.rs`.
 //!
 //! A lease's deadline is wall-clock time (Unix milliseconds) and is persisted
 //! with every grant and keep-alive, so a restart neither resets a TTL nor
@@ -7,66 +8,9 @@
 //! revoked right after open. Expiry is driven from this table, which recovery
 //! rebuilds from the log, never from a watch on old history (incident 1).
 
-use crate::db::Shared;
-use crate::error::Error;
+use crate::format::lease::LeaseRecord;
 use crate::types::{Event, EventKind};
-use crate::writer::{LeaseOp, Request};
-use crossbeam_channel::{bounded, Sender};
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Debug;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Where lease deadlines are read from.
-pub trait Clock: Send + Sync + Debug {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The system's wall clock (the default).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-}
-
-/// A clock that moves only when told to, for exact TTL tests. Clones share
-/// the same time.
-#[derive(Debug, Default, Clone)]
-pub struct ManualClock {
-    now: Arc<AtomicU64>,
-}
-
-impl ManualClock {
-    /// A clock reading `start_ms`.
-    pub fn new(start_ms: u64) -> ManualClock {
-        ManualClock {
-            now: Arc::new(AtomicU64::new(start_ms)),
-        }
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, by: Duration) {
-        self.now.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
-    }
-
-    /// Sets the clock.
-    pub fn set_ms(&self, ms: u64) {
-        self.now.store(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.now.load(Ordering::SeqCst)
-    }
-}
 
 /// The answer to a lease grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +85,19 @@ impl LeaseTable {
         }
     }
 
+    /// Applies a committed lease record to the table.
+    pub(crate) fn apply(&mut self, rec: &LeaseRecord) {
+        match *rec {
+            LeaseRecord::Grant {
+                id,
+                ttl,
+                deadline_ms,
+            } => self.grant(id, ttl, deadline_ms),
+            LeaseRecord::KeepAlive { id, deadline_ms } => self.keep_alive(id, deadline_ms),
+            LeaseRecord::Revoke { id } => self.revoke(id),
+        }
+    }
+
     /// Follows a committed event's effect on attachments.
     pub(crate) fn apply_event(&mut self, e: &Event) {
         let prev = e.prev_kv.as_ref().map_or(0, |kv| kv.lease);
@@ -174,78 +131,6 @@ impl LeaseTable {
 /// Seconds left until `deadline_ms`, rounded up.
 pub(crate) fn remaining_secs(deadline_ms: u64, now_ms: u64) -> i64 {
     (deadline_ms.saturating_sub(now_ms)).div_ceil(1000) as i64
-}
-
-/// Revokes sent per batch by the expiry thread before it waits for them:
-/// small, so that a foreground write queued behind a batch waits for a few
-/// revokes' work, not hundreds (each batch still shares one group commit).
-const EXPIRY_BATCH: usize = 32;
-
-/// How long the expiry thread waits before it tries again to revoke a lease
-/// whose revoke was refused (instead of asking the writer in a tight loop).
-const REFUSED_PAUSE: Duration = Duration::from_millis(50);
-
-/// The expiry thread's body: revokes expired leases through the writer
-/// until `stop` is closed.
-pub(crate) fn run_expiry(
-    shared: Arc<Shared>,
-    writer: Sender<Request>,
-    stop: crossbeam_channel::Receiver<()>,
-) {
-    loop {
-        let (due, wait) = {
-            let table = shared.lock_leases();
-            let now = shared.options.clock.now_ms();
-            let due = table.expired(now);
-            let wait = table
-                .next_deadline()
-                .map_or(50, |d| d.saturating_sub(now).clamp(1, 50));
-            (due, wait)
-        };
-        if due.is_empty() {
-            match stop.recv_timeout(Duration::from_millis(wait)) {
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
-                _ => return,
-            }
-        }
-        let mut refused = false;
-        for chunk in due.chunks(EXPIRY_BATCH) {
-            let mut pending = Vec::with_capacity(chunk.len());
-            for &id in chunk {
-                let (reply, answer) = bounded(1);
-                let op = LeaseOp::Revoke {
-                    id,
-                    only_if_expired: true,
-                };
-                if writer.send(Request::Lease { op, reply }).is_err() {
-                    return;
-                }
-                pending.push(answer);
-            }
-            for answer in pending {
-                match shared.await_reply(&answer) {
-                    // Poisoned or closed: nothing more can be revoked.
-                    Err(Error::Closed) | Err(Error::Poisoned { .. }) => return,
-                    // Revoked, or gone meanwhile.
-                    Ok(_) | Err(Error::LeaseNotFound { .. }) => {}
-                    // Refused for this lease alone (its keys' deletion
-                    // needs a revision, and the revision space can be
-                    // exhausted): the others still expire, and this one is
-                    // tried again after a pause rather than at once.
-                    Err(_) => refused = true,
-                }
-            }
-        }
-        let pause = if refused {
-            REFUSED_PAUSE
-        } else {
-            Duration::ZERO
-        };
-        match stop.recv_timeout(pause) {
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -29,9 +29,11 @@
 //! # }
 //! ```
 
-mod compactor;
+mod clock;
 mod db;
+mod engine;
 mod error;
+mod evaluate;
 mod export;
 #[doc(hidden)]
 pub mod failpoint;
@@ -39,24 +41,22 @@ pub mod format;
 mod index;
 mod lease;
 mod options;
-mod recovery;
 mod state;
 mod storage;
 mod txn;
 mod types;
-mod verify;
 mod watch;
-mod writer;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
+pub use engine::verify::{Problem, VerifyReport};
 pub use error::{Error, Result};
 pub use export::{ExportItem, ExportOp};
-pub use lease::{Clock, LeaseGrantResponse, LeaseTimeToLive, ManualClock, SystemClock};
+pub use lease::{LeaseGrantResponse, LeaseTimeToLive};
 pub use options::{AutoCompaction, Compression, Options, SyncPolicy};
 pub use txn::{Compare, CompareOp, CompareTarget, Op, OpResponse, Txn, TxnResponse};
 pub use types::{
     prefix_end, DeleteRequest, DeleteResponse, Event, EventKind, KeyRange, KeyValue, PutRequest,
     PutResponse, RangeRequest, RangeResponse, Revision, Stats,
 };
-pub use verify::{Problem, VerifyReport};
 pub use watch::{RecvError, WatchRequest, WatchResponse, Watcher};

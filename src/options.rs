@@ -1,6 +1,6 @@
 //! Options for opening a [`Db`](crate::Db): a builder with etcd-like defaults.
 
-use crate::lease::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,8 +41,9 @@ pub enum AutoCompaction {
     /// Keep the last `n` revisions: compact at `current - n` (checked every second).
     Revisions(u64),
     /// Keep the history of the last `period`: compact at the revision that
-    /// was current `period` ago (checked every tenth of the period, at most
-    /// every second).
+    /// was current `period` ago by the store's [`Clock`](crate::Clock)
+    /// (checked every tenth of the period, at most every second, and at
+    /// every compaction).
     Period(Duration),
 }
 
@@ -137,8 +138,9 @@ impl Options {
         self
     }
 
-    /// Sets the clock lease deadlines are read from (the system clock by
-    /// default; [`ManualClock`](crate::ManualClock) for exact tests).
+    /// Sets the clock lease deadlines and the auto-compaction period are
+    /// read from (the system clock by default;
+    /// [`ManualClock`](crate::ManualClock) for exact tests).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Options {
         self.clock = clock;
         self

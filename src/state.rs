@@ -195,7 +195,7 @@ mod tests {
         let ops = ["a", "b", "c"].map(|k| Op::put(k, format!("value of {k}")));
         db.txn(Txn::new().and_then(ops)).expect("txn");
         db.close().expect("close");
-        let state = crate::recovery::recover(dir.path(), false, 1 << 20)
+        let state = crate::engine::recovery::recover(dir.path(), false, 1 << 20)
             .expect("recover")
             .state;
         let b = state.keys.visible(b"b", 1).expect("b is indexed");

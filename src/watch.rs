@@ -1,5 +1,6 @@
-//! Watches: a hub of watchers fed live by the writer, and a catch-up thread
-//! that serves watchers behind the head from disk.
+//! Watches: the public watch types and the hub of watchers, fed live by the
+//! writer; the catch-up thread (`engine/catch_up.rs`) serves watchers behind
+//! the head from disk.
 //!
 //! A watcher is *synced* when it has been sent every matching event up to the
 //! hub's published revision; the writer sends synced watchers each group's
@@ -10,11 +11,8 @@
 //! neither a gap nor a duplicate at the handoff. The writer never blocks on a
 //! watcher: a full buffer only moves the watcher back to catching up.
 
-use crate::db::Shared;
 use crate::error::{Error, Result};
-use crate::format::record::{decode_txn, OpKind};
-use crate::state::State;
-use crate::types::{Event, EventKind, KeyRange, KeyValue};
+use crate::types::{Event, EventKind, KeyRange};
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError, TrySendError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,8 +20,6 @@ use std::time::{Duration, Instant};
 
 /// Responses a watcher's buffer holds before it falls back to catching up.
 const BUFFER_RESPONSES: usize = 64;
-/// Catch-up stops adding revisions to a response past this many events.
-const CATCH_UP_EVENTS: usize = 1000;
 
 /// What to watch and from where.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -91,7 +87,7 @@ impl WatchRequest {
         self
     }
 
-    fn wants(&self, e: &Event) -> bool {
+    pub(crate) fn wants(&self, e: &Event) -> bool {
         self.range.contains(&e.kv.key)
             && match e.kind {
                 EventKind::Put => !self.no_put,
@@ -293,8 +289,46 @@ impl Hub {
         })
     }
 
-    fn remove(&self, id: u64) {
+    /// Ends one watch stream.
+    pub(crate) fn remove(&self, id: u64) {
         self.lock().slots.remove(&id);
+    }
+
+    /// True once the hub has been closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The watchers that are catching up: (id, next revision, request,
+    /// sender) of each.
+    pub(crate) fn behind(&self) -> Vec<(u64, u64, WatchRequest, Sender<WatchResponse>)> {
+        let inner = self.lock();
+        inner
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.synced)
+            .map(|(&id, s)| (id, s.next_rev, s.req.clone(), s.tx.clone()))
+            .collect()
+    }
+
+    /// Records that a catching-up watcher has been sent everything below
+    /// `next_rev`, and marks it synced once it has passed the published
+    /// revision (under the hub lock, so that the writer's next publication
+    /// neither skips nor repeats a revision for it). True when it needs no
+    /// more catching up: synced now, or gone.
+    pub(crate) fn caught_up_to(&self, id: u64, next_rev: u64) -> bool {
+        let mut inner = self.lock();
+        let published = inner.published;
+        let Some(slot) = inner.slots.get_mut(&id) else {
+            return true;
+        };
+        slot.next_rev = next_rev;
+        slot.last_sent = Instant::now();
+        if next_rev > published {
+            slot.synced = true;
+            return true;
+        }
+        false
     }
 
     /// Ends every watch stream.
@@ -367,7 +401,7 @@ impl Hub {
     }
 
     /// Sends due progress notifications to synced watchers.
-    fn progress_round(&self) {
+    pub(crate) fn progress_round(&self) {
         let mut inner = self.lock();
         let published = inner.published;
         let now = Instant::now();
@@ -394,7 +428,7 @@ impl Hub {
     }
 
     /// How long the catch-up thread may sleep.
-    fn idle_wait(&self) -> Duration {
+    pub(crate) fn idle_wait(&self) -> Duration {
         let inner = self.lock();
         if inner
             .slots
@@ -411,170 +445,5 @@ impl Hub {
         } else {
             Duration::from_millis(500)
         }
-    }
-}
-
-/// The catch-up thread's body: runs until the hub is closed.
-pub(crate) fn run_catch_up(shared: Arc<Shared>, woken: Receiver<()>) {
-    loop {
-        let _ = woken.recv_timeout(shared.hub.idle_wait());
-        if shared.hub.lock().closed {
-            return;
-        }
-        catch_up_round(&shared);
-        shared.hub.progress_round();
-    }
-}
-
-/// Serves every catching-up watcher one step: reads its next revisions from
-/// disk and sends them, marks it synced once it has passed the published
-/// revision, or ends it with a compacted response.
-fn catch_up_round(shared: &Shared) {
-    let behind: Vec<(u64, u64, WatchRequest, Sender<WatchResponse>)> = {
-        let inner = shared.hub.lock();
-        inner
-            .slots
-            .iter()
-            .filter(|(_, s)| !s.synced)
-            .map(|(&id, s)| (id, s.next_rev, s.req.clone(), s.tx.clone()))
-            .collect()
-    };
-    for (id, mut next_rev, req, tx) in behind {
-        // A few batches per watcher per round keeps one slow reader from
-        // starving the others.
-        for _ in 0..8 {
-            // A watcher whose buffer is full cannot take a response: reading
-            // its history now would be thrown away (and hold the read lock).
-            if tx.is_full() {
-                break;
-            }
-            let step = {
-                let state = shared.read_state();
-                read_batch(&state, id, next_rev, &req)
-            };
-            match step {
-                Ok(Batch::Compacted(compact_revision)) => {
-                    let resp = WatchResponse {
-                        watch_id: id,
-                        revision: shared.read_state().current,
-                        compact_revision,
-                        ..WatchResponse::default()
-                    };
-                    if let Err(TrySendError::Full(_)) = tx.try_send(resp) {
-                        break; // delivered on a later round, once there is room
-                    }
-                    shared.hub.remove(id);
-                    break;
-                }
-                // The history cannot be read: end the stream rather than
-                // skip revisions.
-                Err(_) => {
-                    shared.hub.remove(id);
-                    break;
-                }
-                Ok(Batch::Events { resp, through }) => {
-                    if let Some(resp) = resp {
-                        match tx.try_send(resp) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(_)) => break,
-                            Err(TrySendError::Disconnected(_)) => {
-                                shared.hub.remove(id);
-                                break;
-                            }
-                        }
-                    }
-                    next_rev = through + 1;
-                }
-            }
-            let mut inner = shared.hub.lock();
-            let published = inner.published;
-            let Some(slot) = inner.slots.get_mut(&id) else {
-                break;
-            };
-            slot.next_rev = next_rev;
-            slot.last_sent = Instant::now();
-            if next_rev > published {
-                slot.synced = true;
-                break;
-            }
-        }
-    }
-}
-
-enum Batch {
-    /// The watcher's next revision is below the compaction point.
-    Compacted(u64),
-    /// Events of revisions up to `through` (none if nothing matched).
-    Events {
-        resp: Option<WatchResponse>,
-        through: u64,
-    },
-}
-
-/// Reads the next whole revisions from `from` for one watcher.
-fn read_batch(state: &State, id: u64, from: u64, req: &WatchRequest) -> Result<Batch> {
-    if from < state.compacted {
-        return Ok(Batch::Compacted(state.compacted));
-    }
-    let mut events = Vec::new();
-    let mut through = from.saturating_sub(1);
-    state.revs.scan(from, state.current, |rev, payload| {
-        let (_, ops) = decode_txn(payload).map_err(|e| {
-            Error::corruption(&state.revs.active.path, 0, format!("revision {rev}: {e}"))
-        })?;
-        for op in &ops {
-            let kv = match op.kind {
-                OpKind::Put => KeyValue {
-                    key: op.key.to_vec(),
-                    value: op.value.to_vec(),
-                    create_revision: op.create_revision,
-                    mod_revision: rev,
-                    version: op.version,
-                    lease: op.lease,
-                },
-                OpKind::Delete => KeyValue {
-                    key: op.key.to_vec(),
-                    mod_revision: rev,
-                    ..KeyValue::default()
-                },
-            };
-            let kind = match op.kind {
-                OpKind::Put => EventKind::Put,
-                OpKind::Delete => EventKind::Delete,
-            };
-            let mut event = Event {
-                kind,
-                kv,
-                prev_kv: None,
-            };
-            if req.wants(&event) {
-                if req.prev_kv {
-                    event.prev_kv = prev_kv(state, op.key, rev)?;
-                }
-                events.push(event);
-            }
-        }
-        through = rev;
-        Ok(events.len() < CATCH_UP_EVENTS)
-    })?;
-    if through < from {
-        // Nothing at or after `from` is stored yet: the watcher is at the head.
-        through = state.current.max(from.saturating_sub(1));
-    }
-    let resp = (!events.is_empty()).then(|| WatchResponse {
-        watch_id: id,
-        revision: state.current,
-        events,
-        ..WatchResponse::default()
-    });
-    Ok(Batch::Events { resp, through })
-}
-
-/// The key-value `key` had just before revision `rev`, if it was live and
-/// its record is still retained.
-fn prev_kv(state: &State, key: &[u8], rev: u64) -> Result<Option<KeyValue>> {
-    match state.keys.visible(key, rev - 1) {
-        Some(r) => state.load(key, r, false).map(Some),
-        None => Ok(None),
     }
 }

@@ -1,32 +1,38 @@
 //! Automatic compaction, etcd's two modes: keep the last N revisions, or the
 //! history of the last period. Off by default.
+//!
+//! No test sleeps: the compactor checks its mode on every round it runs, and
+//! `compact_physical` returns only after a round that began after it was
+//! called, so each test runs a round with a small manual compaction and then
+//! asserts on what the auto-compaction check did in that round. The period
+//! mode reads a `ManualClock`, which only the test moves.
 
-use revkv::{AutoCompaction, Db, Error, Options, SyncPolicy};
-use std::time::{Duration, Instant};
+use revkv::{AutoCompaction, Db, Error, ManualClock, Options, SyncPolicy};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Polls until the store's compaction revision reaches `at_least` (the
-/// compactor checks on its own schedule), or gives up after `within`.
-fn wait_for_compaction(db: &Db, at_least: u64, within: Duration) -> u64 {
-    let start = Instant::now();
-    loop {
-        let c = db.compact_revision();
-        if c >= at_least || start.elapsed() > within {
-            return c;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// Puts "k" = i for each i in `from..to`; on a fresh store, revision r
+/// holds value r - 1.
+fn put_many(db: &Db, from: u32, to: u32) {
+    for i in from..to {
+        db.put("k", i.to_string()).expect("put");
     }
+}
+
+/// The value of "k" at `rev`, or the error reading it.
+fn value_at(db: &Db, rev: u64) -> Result<Vec<u8>, Error> {
+    Ok(db.get_at("k", rev)?.expect("k exists").value)
 }
 
 #[test]
 fn off_by_default() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), Options::default().sync(SyncPolicy::Never)).expect("open");
-    for i in 0..50u32 {
-        db.put("k", i.to_string()).expect("put");
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(db.compact_revision(), 0);
-    assert_eq!(db.get_at("k", 1).expect("get").expect("kept").value, b"0");
+    put_many(&db, 0, 50);
+    // A round of the compactor: only the manual compaction at 1 happens.
+    db.compact_physical(1).expect("compact");
+    assert_eq!(db.compact_revision(), 1);
+    assert_eq!(value_at(&db, 1).expect("kept"), b"0");
 }
 
 #[test]
@@ -36,35 +42,61 @@ fn keep_last_revisions() {
         .sync(SyncPolicy::Never)
         .auto_compaction(AutoCompaction::Revisions(10));
     let db = Db::open(dir.path(), options).expect("open");
-    for i in 0..100u32 {
-        db.put("k", i.to_string()).expect("put");
-    }
-    let c = wait_for_compaction(&db, 90, Duration::from_secs(10));
-    assert_eq!(c, 90, "compacts at current - 10");
+    put_many(&db, 0, 100);
+    // The round that rewrites the manual compaction at 1 also checks the
+    // mode, which compacts at current - 10.
+    db.compact_physical(1).expect("compact");
+    assert_eq!(db.compact_revision(), 90, "compacts at current - 10");
     assert!(matches!(
-        db.get_at("k", 89),
+        value_at(&db, 89),
         Err(Error::Compacted {
             compact_revision: 90
         })
     ));
-    assert_eq!(db.get_at("k", 95).expect("get").expect("kept").value, b"94");
+    assert_eq!(value_at(&db, 90).expect("kept"), b"89");
+    assert_eq!(value_at(&db, 95).expect("kept"), b"94");
 }
 
 #[test]
-fn keep_last_period() {
+fn keep_last_period_on_the_manual_clock() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(1_000_000);
+    let period = Duration::from_secs(60);
     let options = Options::default()
         .sync(SyncPolicy::Never)
-        .auto_compaction(AutoCompaction::Period(Duration::from_millis(300)));
+        .clock(Arc::new(clock.clone()))
+        .auto_compaction(AutoCompaction::Period(period));
     let db = Db::open(dir.path(), options).expect("open");
-    for i in 0..20u32 {
-        db.put("k", i.to_string()).expect("put");
-    }
-    // Revision 20 was current at some moment; once more than the period has
-    // passed, the history before it goes.
-    // No write follows, so the target can never pass revision 20.
-    let c = wait_for_compaction(&db, 20, Duration::from_secs(10));
-    assert_eq!(c, 20);
-    assert_eq!(db.get_at("k", 20).expect("get").expect("kept").value, b"19");
-    assert!(matches!(db.get_at("k", 19), Err(Error::Compacted { .. })));
+
+    // At t0 the store is at revision 10: a round samples that.
+    put_many(&db, 0, 10);
+    db.compact_physical(1).expect("compact");
+    assert_eq!(db.compact_revision(), 1);
+
+    // Half a period later it is at revision 20; nothing is a period old yet.
+    clock.advance(period / 2);
+    put_many(&db, 10, 20);
+    db.compact_physical(2).expect("compact");
+    assert_eq!(db.compact_revision(), 2, "no sample is a period old");
+    assert_eq!(value_at(&db, 2).expect("kept"), b"1");
+
+    // A whole period after t0: the history before revision 10 (current at
+    // t0) goes, and no more.
+    clock.advance(period / 2);
+    db.compact_physical(3).expect("compact");
+    assert_eq!(db.compact_revision(), 10);
+    assert!(matches!(
+        value_at(&db, 9),
+        Err(Error::Compacted {
+            compact_revision: 10
+        })
+    ));
+    assert_eq!(value_at(&db, 10).expect("kept"), b"9");
+
+    // Another half period: revision 20 was current a period ago.
+    clock.advance(period / 2);
+    db.compact_physical(11).expect("compact");
+    assert_eq!(db.compact_revision(), 20);
+    assert!(matches!(value_at(&db, 19), Err(Error::Compacted { .. })));
+    assert_eq!(value_at(&db, 20).expect("kept"), b"19");
 }

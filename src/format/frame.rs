@@ -290,9 +290,126 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
     ))
 }
 
+/// One frame found by [`Frames`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameAt<'a> {
+    /// Where the frame starts in the walked bytes.
+    pub offset: usize,
+    /// Its whole length as stored, header included.
+    pub len: usize,
+    /// The frame as stored, header included (`len` bytes).
+    pub raw: &'a [u8],
+    /// The frame, its checksum verified.
+    pub frame: Frame<'a>,
+}
+
+/// Where [`Frames`] stopped: the offset of the frame that did not decode,
+/// and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    /// Where the frame that did not decode starts.
+    pub offset: usize,
+    /// Why it did not.
+    pub error: DecodeError,
+}
+
+/// Walks the frames of a segment's bytes one after another from a start
+/// offset (the end of the segment header), checking each checksum with
+/// [`decode_frame`]. It ends at the end of the bytes, or right after the
+/// first frame that does not decode (yielded as an error: what follows
+/// cannot be framed). Pure: recovery, verify and compaction walk segments
+/// with it, and fuzzing can reach it.
+#[derive(Debug, Clone)]
+pub struct Frames<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+impl<'a> Frames<'a> {
+    /// A walk over `bytes` from offset `start`.
+    pub fn new(bytes: &'a [u8], start: usize) -> Frames<'a> {
+        Frames {
+            bytes,
+            pos: start,
+            failed: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<FrameAt<'a>, FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let offset = self.pos;
+        let rest = self.bytes.get(offset..).filter(|r| !r.is_empty())?;
+        match decode_frame(rest) {
+            Ok((frame, len)) => {
+                self.pos += len;
+                Some(Ok(FrameAt {
+                    offset,
+                    len,
+                    raw: rest.get(..len).unwrap_or(rest),
+                    frame,
+                }))
+            }
+            Err(error) => {
+                self.failed = true;
+                Some(Err(FrameError { offset, error }))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_walk_each_frame_then_stop_at_damage() {
+        let mut bytes = vec![7u8; 3]; // stands for a header
+        let a = encode_frame(FrameKind::Txn, b"first", None, &mut bytes);
+        let b = encode_frame(FrameKind::LeaseRevoke, b"second", None, &mut bytes);
+        let walked: Vec<(usize, usize, FrameKind, Vec<u8>)> = Frames::new(&bytes, 3)
+            .map(|f| {
+                let f = f.expect("sound frame");
+                assert_eq!(f.raw, &bytes[f.offset..f.offset + f.len]);
+                (f.offset, f.len, f.frame.kind, f.frame.stored.to_vec())
+            })
+            .collect();
+        assert_eq!(
+            walked,
+            vec![
+                (3, a, FrameKind::Txn, b"first".to_vec()),
+                (3 + a, b, FrameKind::LeaseRevoke, b"second".to_vec()),
+            ]
+        );
+        // A flipped payload byte in the second frame: the first is still
+        // yielded, then the error at the second's offset, then nothing.
+        let mut damaged = bytes.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        let mut walk = Frames::new(&damaged, 3);
+        assert_eq!(walk.next().map(|f| f.map(|f| f.offset)), Some(Ok(3)));
+        let err = walk.next().expect("an item").expect_err("damaged");
+        assert_eq!(err.offset, 3 + a);
+        assert!(walk.next().is_none());
+        // A torn tail (the second frame cut short) is an error too.
+        let torn = &bytes[..bytes.len() - 2];
+        let items: Vec<_> = Frames::new(torn, 3).collect();
+        assert_eq!(items.len(), 2);
+        assert!(matches!(
+            &items[1],
+            Err(FrameError {
+                error: DecodeError::Incomplete { .. },
+                ..
+            })
+        ));
+        assert_eq!(Frames::new(&bytes, bytes.len()).count(), 0);
+    }
 
     #[test]
     fn sample_judges_by_the_head_only() {

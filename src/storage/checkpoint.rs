@@ -1,35 +1,18 @@
 //! The key-index checkpoint file (`KEYINDEX`, format.md §8a): written at a
 //! clean close and after a compaction, read by recovery so that open costs
-//! the un-indexed tail of the log rather than the whole log.
+//! the un-indexed tail of the log rather than the whole log. This is its
+//! file I/O and what it reflects ([`Mark`]); encoding a checkpoint of the
+//! published state and decoding one into a key index is
+//! `engine/checkpoint.rs`.
 
 use super::files::{install_atomically, sync_dir};
 use super::segment::map_file;
 use crate::error::{Error, Result};
-use crate::format::checkpoint::{
-    decode_checkpoint, CheckpointEncoder, CheckpointHeader, CheckpointLease, CheckpointRev,
-};
-use crate::format::manifest::Manifest;
-use crate::index::{KeyIndex, KeyRev};
-use crate::lease::LeaseTable;
-use crate::state::State;
 use memmap2::Mmap;
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Name of the checkpoint file.
 pub(crate) const KEYINDEX: &str = "KEYINDEX";
-
-/// A checkpoint that matches the MANIFEST, decoded.
-pub(crate) struct Checkpoint {
-    /// What it reflects: the segments it covers (a prefix of the
-    /// MANIFEST's list), where the covered frames end in the last of them,
-    /// and its revision.
-    pub(crate) mark: Mark,
-    pub(crate) keys: KeyIndex,
-    pub(crate) leases: LeaseTable,
-    /// key -> the lease its newest write attached it to.
-    pub(crate) attached: HashMap<Vec<u8>, i64>,
-}
 
 /// What a checkpoint reflects: two checkpoints with equal marks hold the
 /// same bytes (every change to the key index or the lease table appends a
@@ -39,70 +22,8 @@ pub(crate) struct Mark {
     pub(crate) segments: Vec<u64>,
     pub(crate) end: u64,
     pub(crate) revision: u64,
-    scheduled: u64,
-    finished: u64,
-}
-
-/// The mark of a checkpoint of `state` now, or `None` when the MANIFEST
-/// does not name exactly the state's segments (a roll or an install is
-/// half-way: the next checkpoint will do).
-pub(crate) fn mark_of(state: &State, manifest: &Manifest) -> Option<Mark> {
-    let segments: Vec<u64> = state
-        .revs
-        .sealed()
-        .iter()
-        .map(|s| s.id)
-        .chain([state.revs.active.id])
-        .collect();
-    if segments != manifest.segments || state.compacted != manifest.compact_scheduled {
-        return None;
-    }
-    Some(Mark {
-        segments,
-        end: state.revs.active.published_len,
-        revision: state.current,
-        scheduled: manifest.compact_scheduled,
-        finished: manifest.compact_finished,
-    })
-}
-
-/// Encodes `state`'s key index and `leases` as the checkpoint `mark`
-/// describes (from [`mark_of`] under the same locks).
-pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Vec<u8> {
-    let mut attached: HashMap<&[u8], i64> = HashMap::new();
-    let mut live: Vec<CheckpointLease> = Vec::with_capacity(leases.leases.len());
-    for (&id, lease) in &leases.leases {
-        live.push(CheckpointLease {
-            id,
-            ttl: lease.ttl,
-            deadline_ms: lease.deadline_ms,
-        });
-        for key in &lease.keys {
-            attached.insert(key, id);
-        }
-    }
-    live.sort_unstable_by_key(|l| l.id);
-    let header = CheckpointHeader {
-        segments: mark.segments.clone(),
-        revision: mark.revision,
-        compact_scheduled: mark.scheduled,
-        compact_finished: mark.finished,
-        end: mark.end,
-        key_count: state.keys.key_count() as u64,
-        leases: live,
-    };
-    let mut enc = CheckpointEncoder::new(&header);
-    let mut revs = Vec::new();
-    for (key, writes) in state.keys.entries() {
-        revs.clear();
-        revs.extend(writes.map(|w| CheckpointRev {
-            main: w.main,
-            sub: w.sub,
-            tombstone: w.tombstone,
-        }));
-        enc.key(key, attached.get(key).copied().unwrap_or(0), &revs);
-    }
-    enc.finish()
+    pub(crate) scheduled: u64,
+    pub(crate) finished: u64,
 }
 
 /// Writes a checkpoint, replacing the old one atomically.
@@ -120,55 +41,8 @@ pub(crate) fn remove(dir: &Path) -> Result<()> {
     }
 }
 
-/// The checkpoint in `dir` if there is one that decodes and matches
-/// `manifest` (same compaction state, its segments a prefix of the
-/// MANIFEST's). Anything else, a damaged file included, is `None`: the
-/// checkpoint is derived data and open then scans the whole log.
-pub(crate) fn load(dir: &Path, manifest: &Manifest) -> Option<Checkpoint> {
-    let bytes = map_file(&dir.join(KEYINDEX)).ok()?;
-    decode(&bytes, manifest)
-}
-
-fn decode(bytes: &Mmap, manifest: &Manifest) -> Option<Checkpoint> {
-    let (header, keys) = decode_checkpoint(bytes).ok()?;
-    if !manifest.segments.starts_with(&header.segments)
-        || header.compact_scheduled != manifest.compact_scheduled
-        || header.compact_finished != manifest.compact_finished
-    {
-        return None;
-    }
-    let mut attached = HashMap::new();
-    let mut damaged = false;
-    let index = KeyIndex::from_sorted(keys.map_while(|k| k.map_err(|_| damaged = true).ok()).map(
-        |k| {
-            if k.lease != 0 {
-                attached.insert(k.key.to_vec(), k.lease);
-            }
-            let writes = k.revs().map(|r| KeyRev {
-                main: r.main,
-                sub: r.sub,
-                tombstone: r.tombstone,
-            });
-            (k.key, writes)
-        },
-    ));
-    if damaged {
-        return None;
-    }
-    let mut leases = LeaseTable::default();
-    for l in &header.leases {
-        leases.grant(l.id, l.ttl, l.deadline_ms);
-    }
-    Some(Checkpoint {
-        mark: Mark {
-            segments: header.segments.clone(),
-            end: header.end,
-            revision: header.revision,
-            scheduled: header.compact_scheduled,
-            finished: header.compact_finished,
-        },
-        keys: index,
-        leases,
-        attached,
-    })
+/// The checkpoint file's bytes, mapped; `None` when there is none or it
+/// cannot be read (the checkpoint is derived data).
+pub(crate) fn map(dir: &Path) -> Option<Mmap> {
+    map_file(&dir.join(KEYINDEX)).ok()
 }

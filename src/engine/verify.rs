@@ -4,9 +4,10 @@
 //! each key's prev-revision chain (exactly one successor per write: the
 //! property whose loss brought deleted objects back in incident 2).
 
-use crate::db::Shared;
+use super::core::Shared;
+use super::protocol::{on_writer_thread, Request};
 use crate::error::Result;
-use crate::format::frame::{decode_frame, FrameKind};
+use crate::format::frame::{FrameAt, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
@@ -15,7 +16,6 @@ use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::storage::files::{classify, idx_path, segment_path, FileKind};
 use crate::storage::segment::map_file;
 use crate::storage::segment::SealedSegment;
-use crate::writer::{on_writer_thread, Request};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -86,12 +86,16 @@ impl Checker {
                 return None;
             }
         }
-        let mut pos = SEGMENT_HEADER_LEN;
-        while pos < bytes.len() {
-            let (frame, len) = match decode_frame(&bytes[pos..]) {
+        for found in Frames::new(bytes, SEGMENT_HEADER_LEN) {
+            let FrameAt {
+                offset: pos,
+                len,
+                frame,
+                ..
+            } = match found {
                 Ok(f) => f,
                 Err(e) => {
-                    self.problem(path, pos as u64, format!("bad frame: {e}"));
+                    self.problem(path, e.offset as u64, format!("bad frame: {}", e.error));
                     return None;
                 }
             };
@@ -100,7 +104,6 @@ impl Checker {
                 Ok(p) => p,
                 Err(e) => {
                     self.problem(path, pos as u64, format!("bad payload: {e}"));
-                    pos += len;
                     continue;
                 }
             };
@@ -156,7 +159,6 @@ impl Checker {
                     Err(e) => self.problem(path, pos as u64, format!("bad record: {e}")),
                 }
             }
-            pos += len;
         }
         Some(entries)
     }

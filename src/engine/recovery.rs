@@ -3,8 +3,11 @@
 //! full key index, lone tombstones included. A `Db` is returned only after
 //! this has finished, so no read or watch is served from a partial index.
 
+use super::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
-use crate::format::frame::{decode_frame, FrameKind, FLAG_ZSTD, FRAME_HEADER_LEN};
+use crate::format::frame::{
+    decode_frame, FrameAt, FrameError, FrameKind, Frames, FLAG_ZSTD, FRAME_HEADER_LEN,
+};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
@@ -14,14 +17,13 @@ use crate::format::FORMAT_VERSION;
 use crate::index::{KeyIndex, KeyRev};
 use crate::lease::LeaseTable;
 use crate::state::State;
-use crate::storage::checkpoint::{self, Checkpoint};
+use crate::storage::checkpoint::{self as checkpoint_file, Mark};
 use crate::storage::files::{
     classify, decode_error, frame_error, read_manifest, segment_path, sync_dir, write_manifest,
     FileKind,
 };
 use crate::storage::rev_index::RevIndex;
 use crate::storage::segment::{map_file, write_index, ActiveSegment, SealedSegment};
-use crate::writer::apply_lease;
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -35,7 +37,7 @@ pub(crate) struct Recovered {
     pub(crate) active_len: u64,
     /// What the checkpoint on disk reflects, when open used it and the log
     /// holds nothing after it.
-    pub(crate) checkpoint: Option<checkpoint::Mark>,
+    pub(crate) checkpoint: Option<Mark>,
 }
 
 /// Running totals of the scan.
@@ -81,7 +83,7 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     if !from_checkpoint {
         // No checkpoint, or one that does not fit the log: it goes, so that
         // it can never seem to fit a log rewritten after a crash (§8a.3).
-        checkpoint::remove(dir)?;
+        checkpoint_file::remove(dir)?;
         log = scan_log(dir, sealed_ids, active_id, None)?;
     }
     let Some(log) = log else {
@@ -287,17 +289,23 @@ fn scan_segment(
         ));
     }
     let mut entries = Vec::new();
-    let mut pos = SEGMENT_HEADER_LEN;
+    // Where the valid frames walked so far end.
+    let mut end = SEGMENT_HEADER_LEN;
     // The newest revision among frames before `apply_from`.
     let mut covered_rev = 0;
-    while pos < bytes.len() {
-        let (frame, len) = match decode_frame(&bytes[pos..]) {
+    for found in Frames::new(bytes, SEGMENT_HEADER_LEN) {
+        let FrameAt {
+            offset: pos,
+            len,
+            frame,
+            ..
+        } = match found {
             Ok(f) => f,
-            Err(e) => {
+            Err(FrameError { offset: pos, error }) => {
                 if active && !valid_frame_after(bytes, pos + 1, scan.last_rev) {
                     break;
                 }
-                return Err(frame_error(path, pos as u64, e));
+                return Err(frame_error(path, pos as u64, error));
             }
         };
         let at = |e| frame_error(path, pos as u64, e);
@@ -310,7 +318,8 @@ fn scan_segment(
         if let Some(kind) = frame.kind.lease_kind() {
             if apply {
                 let payload = frame.payload().map_err(at)?;
-                apply_lease(&mut scan.leases, &decode_lease(kind, &payload).map_err(at)?);
+                scan.leases
+                    .apply(&decode_lease(kind, &payload).map_err(at)?);
             }
         } else if !apply {
             let rev = txn_revision(&frame.payload().map_err(at)?).map_err(at)?;
@@ -365,13 +374,13 @@ fn scan_segment(
                 len: len as u32,
             });
         }
-        pos += len;
+        end = pos + len;
     }
-    if apply_from != NEVER && (pos as u64) < apply_from {
+    if apply_from != NEVER && (end as u64) < apply_from {
         // Frames the checkpoint covers are missing.
         scan.stale = true;
     }
-    Ok((entries, pos as u64))
+    Ok((entries, end as u64))
 }
 
 /// Checks the frames of a sealed segment the checkpoint covers without
@@ -390,10 +399,14 @@ fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
             "segment header names another segment",
         ));
     }
-    let (mut pos, mut i, mut prev_rev) = (SEGMENT_HEADER_LEN, 0, 0);
-    while pos < bytes.len() {
-        let (frame, len) =
-            decode_frame(&bytes[pos..]).map_err(|e| frame_error(&seg.path, pos as u64, e))?;
+    let (mut i, mut prev_rev) = (0, 0);
+    for found in Frames::new(bytes, SEGMENT_HEADER_LEN) {
+        let FrameAt {
+            offset: pos,
+            len,
+            frame,
+            ..
+        } = found.map_err(|e| frame_error(&seg.path, e.offset as u64, e.error))?;
         if frame.kind.lease_kind().is_none() {
             let Ok(e) = seg.entry(i) else {
                 return Ok(false);
@@ -408,7 +421,6 @@ fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
             prev_rev = e.revision;
             i += 1;
         }
-        pos += len;
     }
     Ok(i == seg.count())
 }

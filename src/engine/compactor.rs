@@ -10,10 +10,11 @@
 //! back). The key index applies the rule first; the rewrite then keeps
 //! exactly the writes the key index still holds, so disk and memory agree.
 
-use crate::db::Shared;
+use super::core::Shared;
+use super::protocol::{on_writer_thread, Request};
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::format::frame::{decode_frame, encode_frame_if, keep_compressed, FrameKind};
+use crate::format::frame::{encode_frame_if, keep_compressed, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
@@ -21,12 +22,11 @@ use crate::format::segment::SEGMENT_HEADER_LEN;
 use crate::options::{AutoCompaction, Compression};
 use crate::storage::files::{decode_error, idx_path, sync_dir};
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment};
-use crate::writer::{on_writer_thread, Request};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What the compactor thread is told.
 pub(crate) enum Msg {
@@ -71,7 +71,7 @@ pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
 
 /// The compactor thread's body.
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request>) {
-    let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut samples: VecDeque<(u64, u64)> = VecDeque::new();
     let tick = match shared.options.auto_compaction {
         AutoCompaction::Off => Duration::from_secs(3600),
         AutoCompaction::Revisions(_) => Duration::from_secs(1),
@@ -111,7 +111,11 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request
     }
 }
 
-fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(Instant, u64)>) {
+/// Schedules the compaction the auto-compaction mode asks for now, if any.
+/// For `Period`, `samples` holds (clock time in ms, current revision) as
+/// seen at each call; the target is the revision current a whole period ago
+/// by the store's [`Clock`](crate::Clock), so a manual clock drives it.
+fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(u64, u64)>) {
     let (current, compacted) = {
         let s = shared.read_state();
         (s.current, s.compacted)
@@ -120,11 +124,12 @@ fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(Instant, u64)>) {
         AutoCompaction::Off => return,
         AutoCompaction::Revisions(keep) => current.saturating_sub(keep),
         AutoCompaction::Period(period) => {
-            let now = Instant::now();
+            let now = shared.options.clock.now_ms();
             samples.push_back((now, current));
+            let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
             let mut target = 0;
             while let Some(&(at, rev)) = samples.front() {
-                if now.duration_since(at) < period {
+                if now.saturating_sub(at) < period_ms {
                     break;
                 }
                 target = rev;
@@ -229,16 +234,15 @@ fn for_each_frame(
     seg: &SealedSegment,
     mut f: impl FnMut(&[u8], FrameKind, &[u8]) -> Result<bool>,
 ) -> Result<()> {
-    let bytes = seg.bytes();
-    let mut pos = SEGMENT_HEADER_LEN;
-    while pos < bytes.len() {
-        let at = |e| decode_error(&seg.path, pos as u64, e);
-        let (frame, len) = decode_frame(&bytes[pos..]).map_err(at)?;
-        let payload = frame.payload().map_err(at)?;
-        if !f(&bytes[pos..pos + len], frame.kind, &payload)? {
+    for found in Frames::new(seg.bytes(), SEGMENT_HEADER_LEN) {
+        let found = found.map_err(|e| decode_error(&seg.path, e.offset as u64, e.error))?;
+        let payload = found
+            .frame
+            .payload()
+            .map_err(|e| decode_error(&seg.path, found.offset as u64, e))?;
+        if !f(found.raw, found.frame.kind, &payload)? {
             break;
         }
-        pos += len;
     }
     Ok(())
 }
