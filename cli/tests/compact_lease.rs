@@ -210,6 +210,15 @@ fn lease_failures_and_bad_arguments() {
         ok(run(dir, &["lease", "keep-alive", "8"])),
         "lease 0000000000000008 expired or revoked.\n"
     );
+    // etcdctl says so only in the simple format: with -w json or fields
+    // nothing is printed for a lease that is gone, and the status is 0.
+    for format in ["json", "fields"] {
+        assert_eq!(
+            ok(run(dir, &["lease", "keep-alive", "8", "-w", format])),
+            "",
+            "{format}"
+        );
+    }
     let err = fails(run(dir, &["lease", "grant", "5", "--id=-3"]), 1);
     assert!(err.contains("negative"), "{err}");
     fails(run(dir, &["lease", "grant", "0"]), 2);

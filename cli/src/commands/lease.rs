@@ -4,7 +4,7 @@ use crate::args::{LeaseCommand, LeaseKeepAliveArgs};
 use crate::error::{output_error, Stop};
 use crate::interrupt;
 use crate::lease_id;
-use crate::output::Printer;
+use crate::output::{Format, Printer};
 use crate::store::{self, Missing};
 use revkv::LeaseTimeToLive;
 use std::io::{self, Write};
@@ -82,8 +82,12 @@ fn keep_alive<W: Write>(
         let ttl = match db.lease_keep_alive(args.id) {
             Ok(ttl) => ttl,
             Err(revkv::Error::LeaseNotFound { .. }) if !args.once => {
-                let gone = format!("lease {} expired or revoked.", lease_id::format(args.id));
-                out.line(&gone).map_err(output_error)?;
+                // etcdctl says so only in the simple format; in the others
+                // the output stays one answer per line.
+                if out.format() == Format::Simple {
+                    let gone = format!("lease {} expired or revoked.", lease_id::format(args.id));
+                    out.line(&gone).map_err(output_error)?;
+                }
                 break;
             }
             Err(e) => return Err(e.into()),
