@@ -27,10 +27,10 @@ Output (-w, --write-out), as etcdctl's:
           when nothing was found, no \"succeeded\" for a failed txn. revkv has
           no cluster, member or raft term, so headers hold only \"revision\".
   fields  \"Name\" : value lines, keys and values Go-quoted.
-  table   only for revkv's own figures (stats, verify, restore); other
-          commands refuse it, as etcdctl does, before running.
+  table   only for revkv's own figures (stats, verify, restore, dump -o);
+          other commands refuse it, as etcdctl does, before running.
   --json is kept as another name for -w json. compaction prints
-  `compacted revision N` in every format, as etcdctl does. stats, verify,
+  `compacted revision N` in every format, table included, as etcdctl does. stats, verify,
   dump and restore have no etcdctl counterpart; their --help describes them.
 
 Keys and values:

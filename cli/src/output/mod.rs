@@ -25,7 +25,7 @@ pub enum Format {
     Json,
     /// `"Name" : value` lines.
     Fields,
-    /// A table (only for revkv's own figures: stats, verify, restore).
+    /// A table (only for revkv's own figures: stats, verify, restore, dump -o).
     Table,
 }
 
