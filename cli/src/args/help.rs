@@ -6,10 +6,10 @@ Data directory:
   --dir DIR if given, else $REVKV_DIR if set and not empty, else ./default.revkv
   (relative to the current directory, like etcd's default.etcd). put, del, txn
   and lease grant create the store if it is missing and restore makes a new
-  one. The other commands never create it: on a missing directory they answer
-  as an empty store does (get prints nothing, lease list finds 0 leases), and
-  verify fails. Only one process may have a directory open, so a command that
-  keeps running (watch, lease keep-alive) holds it meanwhile.
+  one. The other commands never create it: on a missing or empty directory
+  they answer as an empty store does (get prints nothing, lease list finds 0
+  leases), and verify fails. Only one process may have a directory open, so
+  a command that keeps running (watch, lease keep-alive) holds it meanwhile.
   Leases whose deadline has passed are revoked when a command opens the store,
   before it runs (see `revkv lease --help`).
 
