@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::process::Stdio;
 use support::*;
 
@@ -61,15 +61,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
         .expect("spawn");
     let mut input = child.stdin.take().expect("stdin");
     let mut output = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut lines = |n: usize| -> String {
-        (0..n)
-            .map(|_| {
-                let mut line = String::new();
-                output.read_line(&mut line).expect("read");
-                line
-            })
-            .collect()
-    };
+    let mut lines = |n: usize| -> String { (0..n).map(|_| read_line(&mut output)).collect() };
     input
         .write_all(b"watch a --rev 1\nwatch --rev 2 b -- echo ran\n")
         .expect("write");
