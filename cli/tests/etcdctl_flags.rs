@@ -178,6 +178,17 @@ fn output_formats_refused_and_revkvs_own_tables() {
         fields.starts_with("\"Revision\" : 1\n\"CompactRevision\" : 0\n"),
         "{fields}"
     );
+    // --print-value-only is for the simple format only, as etcdctl says.
+    for format in ["json", "fields"] {
+        let err = fails(
+            run(dir, &["get", "k", "--print-value-only", "-w", format]),
+            2,
+        );
+        assert_eq!(
+            err,
+            "Error: print-value-only is only for `--write-out=simple`\n"
+        );
+    }
     // --json is another name for -w json.
     assert_eq!(
         ok(run(dir, &["--json", "get", "k"])),
