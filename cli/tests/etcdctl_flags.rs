@@ -70,7 +70,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
     got.sort();
     assert_eq!(got, ["PUT\na\n1\n", "PUT\nb\n2\nran\n"]);
     input
-        .write_all(b"bogus\nwatch\n\nprogress\n")
+        .write_all(b"bogus\nwatch\nwatch -i\n\nprogress\n")
         .expect("write");
     input.flush().expect("flush");
     // Each watch answers the progress request.
@@ -83,6 +83,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
         err,
         "Invalid command bogus (only support watch)\n\
          Invalid command watch (command type or key is not provided)\n\
+         Invalid command watch -i (watch needs a key)\n\
          Invalid command:  (watch and progress supported)\n\
          Error: error reading watch request line: EOF\n"
     );
