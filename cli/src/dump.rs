@@ -5,6 +5,7 @@
 use crate::args::{DumpArgs, RestoreArgs};
 use crate::error::{output_error, Failure, Stop, EXIT_BAD_INPUT, EXIT_FAILED};
 use crate::interrupt;
+use crate::output::text::go_quote;
 use crate::output::{Format, Printer};
 use crate::store::{self, Missing};
 use base64::engine::general_purpose::STANDARD;
@@ -73,7 +74,8 @@ fn dumped<W: Write>(out: &mut Printer<W>, c: &Counts, file: &Path) -> io::Result
         Format::Fields | Format::Table => {
             out.figures(&c.figures())?;
             if out.format() == Format::Fields {
-                out.line(&format!("\"File\" : {:?}", file.display().to_string()))
+                let name = go_quote(file.display().to_string().as_bytes());
+                out.line(&format!("\"File\" : {name}"))
             } else {
                 out.line(&format!("file: {}", file.display()))
             }

@@ -58,7 +58,10 @@ fn format_for(cli: &Cli) -> Result<Format, Failure> {
     let name = if cli.json { "json" } else { &cli.write_out };
     let format = Format::from_name(name).map_err(|m| Failure::new(EXIT_BAD_FEATURE, m))?;
     let refused = match format {
-        Format::Table => !cli.command.draws_tables(),
+        // compaction prints its line in every format, as etcdctl's does.
+        Format::Table => {
+            !(cli.command.draws_tables() || matches!(cli.command, Command::Compaction(_)))
+        }
         Format::Fields => matches!(cli.command, Command::Bench(_)),
         Format::Simple | Format::Json => false,
     };

@@ -1,14 +1,15 @@
 //! Finding and opening the store a command works on.
 //!
 //! Commands that write (`put`, `del`, `txn`, `lease grant`) create a missing
-//! store. The others never create the data directory: on a missing one they
-//! run against an empty store made for the occasion in a temporary
-//! directory, removed afterwards, so they answer exactly as an empty store
-//! does (as etcd answers a read of an empty keyspace) and a mistyped `--dir`
-//! leaves nothing behind.
+//! store. The others never create the data directory: on a missing or
+//! empty one they run against an empty store made for the occasion in a
+//! temporary directory, removed afterwards, so they answer exactly as an
+//! empty store does (as etcd answers a read of an empty keyspace) and a
+//! mistyped `--dir` leaves nothing behind.
 
 use crate::error::{Failure, EXIT_FAILED};
 use revkv::{Db, Options};
+use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -76,13 +77,23 @@ impl Drop for Scratch {
 /// Opens the store in `dir`, then lets the expiry thread revoke the leases
 /// whose deadline has passed, so the command sees the store as of now.
 pub fn open(dir: &Path, missing: Missing) -> Result<Store, Failure> {
-    if missing == Missing::AnswerEmpty && !dir.exists() {
+    if missing == Missing::AnswerEmpty && holds_nothing(dir) {
         return open_empty();
     }
     let create = missing == Missing::Create;
     let db = Db::open(dir, Options::default().create_if_missing(create))?;
     settle_leases(&db)?;
     Ok(Store { db, _scratch: None })
+}
+
+/// True when `dir` does not exist or is an empty directory: no store yet,
+/// which a read answers as an empty store. Anything else (a store, other
+/// files, a directory that cannot be read) is left to [`Db::open`].
+fn holds_nothing(dir: &Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
 }
 
 /// An empty store in a new temporary directory.

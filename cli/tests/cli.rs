@@ -315,4 +315,11 @@ fn reads_of_a_missing_directory_answer_empty_without_creating_it() {
     let v = json(run(&dir, &["stats", "-w", "json"]));
     assert_eq!(v["live_keys"], 0);
     assert!(!dir.exists());
+    // An empty directory (made by mkdir, say) holds no store either: read
+    // as an empty store, and left empty.
+    std::fs::create_dir(&dir).expect("mkdir");
+    assert_eq!(ok(run(&dir, &["get", "k"])), "");
+    assert_eq!(ok(run(&dir, &["lease", "list"])), "found 0 leases\n");
+    let left: Vec<_> = std::fs::read_dir(&dir).expect("read dir").collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -53,6 +53,16 @@ fn compact_refuses_old_reads_and_reports_bad_revisions() {
     let err = fails(run(dir, &["get", "k", "--rev", "2"]), 1);
     assert!(err.contains("compact revision 3"), "{err}");
     assert_eq!(ok(run(dir, &["get", "k"])), "k\n3\n");
+    // table and fields too: etcdctl's compaction does not go through its
+    // printer, so no format is refused.
+    ok(run(dir, &["put", "k", "4"]));
+    ok(run(dir, &["put", "k", "5"]));
+    for (format, rev) in [("table", "4"), ("fields", "5")] {
+        assert_eq!(
+            ok(run(dir, &["-w", format, "compaction", rev])),
+            format!("compacted revision {rev}\n"),
+        );
+    }
 
     // A missing store is answered as an empty one, and not created.
     let missing = dir.join("missing");
@@ -207,6 +217,15 @@ fn lease_failures_and_bad_arguments() {
         ok(run(dir, &["lease", "keep-alive", "8"])),
         "lease 0000000000000008 expired or revoked.\n"
     );
+    // etcdctl says so only in the simple format: with -w json or fields
+    // nothing is printed for a lease that is gone, and the status is 0.
+    for format in ["json", "fields"] {
+        assert_eq!(
+            ok(run(dir, &["lease", "keep-alive", "8", "-w", format])),
+            "",
+            "{format}"
+        );
+    }
     let err = fails(run(dir, &["lease", "grant", "5", "--id=-3"]), 1);
     assert!(err.contains("negative"), "{err}");
     fails(run(dir, &["lease", "grant", "0"]), 2);

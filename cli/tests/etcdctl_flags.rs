@@ -76,7 +76,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
     got.sort();
     assert_eq!(got, ["PUT\na\n1\n", "PUT\nb\n2\nran\n"]);
     input
-        .write_all(b"bogus\nwatch\n\nprogress\n")
+        .write_all(b"bogus\nwatch\nwatch -i\n\nprogress\n")
         .expect("write");
     input.flush().expect("flush");
     // Each watch answers the progress request.
@@ -89,6 +89,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
         err,
         "Invalid command bogus (only support watch)\n\
          Invalid command watch (command type or key is not provided)\n\
+         Invalid command watch -i (watch needs a key)\n\
          Invalid command:  (watch and progress supported)\n\
          Error: error reading watch request line: EOF\n"
     );
@@ -183,6 +184,17 @@ fn output_formats_refused_and_revkvs_own_tables() {
         fields.starts_with("\"Revision\" : 1\n\"CompactRevision\" : 0\n"),
         "{fields}"
     );
+    // --print-value-only is for the simple format only, as etcdctl says.
+    for format in ["json", "fields"] {
+        let err = fails(
+            run(dir, &["get", "k", "--print-value-only", "-w", format]),
+            2,
+        );
+        assert_eq!(
+            err,
+            "Error: print-value-only is only for `--write-out=simple`\n"
+        );
+    }
     // --json is another name for -w json.
     assert_eq!(
         ok(run(dir, &["--json", "get", "k"])),

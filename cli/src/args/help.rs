@@ -6,10 +6,10 @@ Data directory:
   --dir DIR if given, else $REVKV_DIR if set and not empty, else ./default.revkv
   (relative to the current directory, like etcd's default.etcd). put, del, txn
   and lease grant create the store if it is missing and restore makes a new
-  one. The other commands never create it: on a missing directory they answer
-  as an empty store does (get prints nothing, lease list finds 0 leases), and
-  verify fails. Only one process may have a directory open, so a command that
-  keeps running (watch, lease keep-alive) holds it meanwhile.
+  one. The other commands never create it: on a missing or empty directory
+  they answer as an empty store does (get prints nothing, lease list finds 0
+  leases), and verify fails. Only one process may have a directory open, so
+  a command that keeps running (watch, lease keep-alive) holds it meanwhile.
   Leases whose deadline has passed are revoked when a command opens the store,
   before it runs (see `revkv lease --help`).
 
@@ -27,10 +27,10 @@ Output (-w, --write-out), as etcdctl's:
           when nothing was found, no \"succeeded\" for a failed txn. revkv has
           no cluster, member or raft term, so headers hold only \"revision\".
   fields  \"Name\" : value lines, keys and values Go-quoted.
-  table   only for revkv's own figures (stats, verify, restore); other
-          commands refuse it, as etcdctl does, before running.
+  table   only for revkv's own figures (stats, verify, restore, dump -o);
+          other commands refuse it, as etcdctl does, before running.
   --json is kept as another name for -w json. compaction prints
-  `compacted revision N` in every format, as etcdctl does. stats, verify,
+  `compacted revision N` in every format, table included, as etcdctl does. stats, verify,
   dump and restore have no etcdctl counterpart; their --help describes them.
 
 Keys and values:

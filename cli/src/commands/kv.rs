@@ -3,7 +3,7 @@
 use crate::args::{DelArgs, GetArgs, PutArgs, TxnArgs};
 use crate::error::{output_error, Failure, Stop, EXIT_BAD_INPUT, EXIT_FAILED};
 use crate::ops::{self, PutPlan};
-use crate::output::Printer;
+use crate::output::{Format, Printer};
 use crate::stdin;
 use crate::store::{self, Missing};
 use crate::txn_input::{self, Section, TxnReader};
@@ -77,6 +77,10 @@ fn put_keeping(db: &Db, plan: PutPlan) -> Result<PutResponse, Failure> {
 
 /// `get KEY [END] [--prefix | --from-key] [--rev R] [--limit N] ...`.
 pub fn get<W: Write>(dir: &Path, args: GetArgs, out: &mut Printer<W>) -> Result<(), Stop> {
+    if args.print_value_only && out.format() != Format::Simple {
+        // etcdctl's message (its status for it is 128, revkv's usage 2).
+        return Err(Failure::usage("print-value-only is only for `--write-out=simple`").into());
+    }
     let plan = ops::get_plan(args)?;
     let db = store::open(dir, Missing::AnswerEmpty)?;
     let mut resp = db.range(plan.req.clone())?;

@@ -4,8 +4,9 @@ use crate::args::{LeaseCommand, LeaseKeepAliveArgs};
 use crate::error::{output_error, Stop};
 use crate::interrupt;
 use crate::lease_id;
-use crate::output::{LeaseTtl, Printer};
+use crate::output::{Format, Printer};
 use crate::store::{self, Missing};
+use revkv::LeaseTimeToLive;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -29,10 +30,16 @@ pub fn lease<W: Write>(dir: &Path, cmd: LeaseCommand, out: &mut Printer<W>) -> R
         LeaseCommand::KeepAlive(args) => keep_alive(dir, args, out)?,
         LeaseCommand::Timetolive(args) => {
             let db = store::open(dir, Missing::AnswerEmpty)?;
-            // etcd answers TTL -1 for a lease that is gone; the library fails.
+            // etcd answers TTL -1 and granted TTL 0 for a lease that is
+            // unknown, revoked or expired; the library fails.
             let ttl = match db.lease_time_to_live(args.id, args.keys) {
-                Ok(t) => LeaseTtl::from(t),
-                Err(revkv::Error::LeaseNotFound { .. }) => LeaseTtl::gone(args.id),
+                Ok(t) => t,
+                Err(revkv::Error::LeaseNotFound { .. }) => LeaseTimeToLive {
+                    id: args.id,
+                    ttl: -1,
+                    granted_ttl: 0,
+                    keys: Vec::new(),
+                },
                 Err(e) => return Err(e.into()),
             };
             out.lease_ttl(&ttl, args.keys, db.current_revision())
@@ -75,8 +82,12 @@ fn keep_alive<W: Write>(
         let ttl = match db.lease_keep_alive(args.id) {
             Ok(ttl) => ttl,
             Err(revkv::Error::LeaseNotFound { .. }) if !args.once => {
-                let gone = format!("lease {} expired or revoked.", lease_id::format(args.id));
-                out.line(&gone).map_err(output_error)?;
+                // etcdctl says so only in the simple format; in the others
+                // the output stays one answer per line.
+                if out.format() == Format::Simple {
+                    let gone = format!("lease {} expired or revoked.", lease_id::format(args.id));
+                    out.line(&gone).map_err(output_error)?;
+                }
                 break;
             }
             Err(e) => return Err(e.into()),

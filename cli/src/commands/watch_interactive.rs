@@ -162,7 +162,15 @@ fn request<W: Write>(
     match parsed.request {
         WatchRequestLine::Progress => db.request_progress(),
         WatchRequestLine::Watch(args) => {
-            let req = watch::request(&args)?;
+            // A line such as `watch -i` parses but names no key: reported
+            // like every other bad line, and the command goes on.
+            let req = match watch::request(&args) {
+                Ok(req) => req,
+                Err(f) => {
+                    invalid(&f.message);
+                    return Ok(());
+                }
+            };
             match db.watch(req) {
                 Ok(watcher) => running.push(Running {
                     watcher,

@@ -2,11 +2,11 @@
 //! Go-quoted; the header's cluster id, member id and raft term are 0, since
 //! revkv has none.
 
-use super::lease_ttl::LeaseTtl;
 use super::simple::event_type;
 use super::text::go_quote;
 use revkv::{
-    DeleteResponse, KeyValue, OpResponse, PutResponse, RangeResponse, TxnResponse, WatchResponse,
+    DeleteResponse, KeyValue, LeaseTimeToLive, OpResponse, PutResponse, RangeResponse, TxnResponse,
+    WatchResponse,
 };
 use std::io::{self, Write};
 
@@ -97,7 +97,11 @@ pub fn lease_id_ttl(out: &mut dyn Write, id: i64, ttl: i64, revision: u64) -> io
 }
 
 /// The answer to `lease timetolive`.
-pub fn lease_time_to_live(out: &mut dyn Write, t: &LeaseTtl, revision: u64) -> io::Result<()> {
+pub fn lease_time_to_live(
+    out: &mut dyn Write,
+    t: &LeaseTimeToLive,
+    revision: u64,
+) -> io::Result<()> {
     header(out, revision)?;
     field(out, "ID", t.id)?;
     field(out, "TTL", t.ttl)?;

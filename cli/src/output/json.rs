@@ -11,12 +11,11 @@
 //! `Events`, `CompactRevision`, `Canceled`, `Created`), and the lease
 //! answers, whose header fields sit at the top level.
 
-use super::lease_ttl::LeaseTtl;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use revkv::{
-    DeleteResponse, Event, EventKind, KeyValue, OpResponse, PutResponse, RangeResponse,
-    TxnResponse, WatchResponse,
+    DeleteResponse, Event, EventKind, KeyValue, LeaseTimeToLive, OpResponse, PutResponse,
+    RangeResponse, TxnResponse, WatchResponse,
 };
 use serde_json::{json, Map, Value};
 
@@ -213,7 +212,7 @@ pub fn lease_revoke(revision: u64) -> Value {
 
 /// A clientv3 `LeaseTimeToLiveResponse`: `keys` is null when there are none
 /// (or they were not asked for).
-pub fn lease_time_to_live(t: &LeaseTtl, revision: u64) -> Value {
+pub fn lease_time_to_live(t: &LeaseTimeToLive, revision: u64) -> Value {
     let keys = if t.keys.is_empty() {
         Value::Null
     } else {

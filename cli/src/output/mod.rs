@@ -4,14 +4,13 @@
 
 pub mod fields;
 pub mod json;
-pub mod lease_ttl;
 pub mod simple;
 pub mod table;
 pub mod text;
 
-pub use lease_ttl::LeaseTtl;
 use revkv::{
-    DeleteResponse, PutResponse, RangeResponse, Stats, TxnResponse, VerifyReport, WatchResponse,
+    DeleteResponse, LeaseTimeToLive, PutResponse, RangeResponse, Stats, TxnResponse, VerifyReport,
+    WatchResponse,
 };
 use serde_json::{json, Map, Value};
 pub use simple::Style;
@@ -26,7 +25,7 @@ pub enum Format {
     Json,
     /// `"Name" : value` lines.
     Fields,
-    /// A table (only for revkv's own figures: stats, verify, restore).
+    /// A table (only for revkv's own figures: stats, verify, restore, dump -o).
     Table,
 }
 
@@ -194,7 +193,12 @@ impl<W: Write> Printer<W> {
     }
 
     /// The answer to `lease timetolive`; the keys are printed when `with_keys`.
-    pub fn lease_ttl(&mut self, t: &LeaseTtl, with_keys: bool, revision: u64) -> io::Result<()> {
+    pub fn lease_ttl(
+        &mut self,
+        t: &LeaseTimeToLive,
+        with_keys: bool,
+        revision: u64,
+    ) -> io::Result<()> {
         match self.format {
             Format::Json => self.json(&json::lease_time_to_live(t, revision)),
             Format::Fields => fields::lease_time_to_live(&mut self.out, t, revision),

@@ -2,12 +2,11 @@
 //! on one line and its value on the next (raw bytes, or `\xHH` escapes with
 //! `--hex`; only the value with `get --print-value-only`).
 
-use super::lease_ttl::LeaseTtl;
 use super::text;
 use crate::lease_id;
 use revkv::{
-    DeleteResponse, EventKind, KeyValue, OpResponse, PutResponse, RangeResponse, TxnResponse,
-    WatchResponse,
+    DeleteResponse, EventKind, KeyValue, LeaseTimeToLive, OpResponse, PutResponse, RangeResponse,
+    TxnResponse, WatchResponse,
 };
 use std::io::{self, Write};
 
@@ -157,7 +156,7 @@ pub fn lease_keep_alive(out: &mut dyn Write, id: i64, ttl: i64) -> io::Result<()
 
 /// `lease ID already expired`, or `lease ID granted with TTL(Ns),
 /// remaining(Ns)` and `, attached keys([K1 K2])` when keys were asked for.
-pub fn lease_time_to_live(out: &mut dyn Write, t: &LeaseTtl, keys: bool) -> io::Result<()> {
+pub fn lease_time_to_live(out: &mut dyn Write, t: &LeaseTimeToLive, keys: bool) -> io::Result<()> {
     let id = lease_id::format(t.id);
     if t.granted_ttl == 0 && t.ttl == -1 {
         return line(out, format!("lease {id} already expired").as_bytes());

@@ -1,7 +1,7 @@
 //! `-w table`: etcdctl's tables (olekukonko/tablewriter as etcdctl sets it
 //! up: upper-case headers centred, cells right-aligned). etcdctl draws tables
 //! only for cluster-wide figures (`endpoint status`, `snapshot status`);
-//! revkv draws them for its own figures (stats, verify, restore).
+//! revkv draws them for its own figures (stats, verify, restore, dump -o).
 
 use std::io::{self, Write};
 
