@@ -141,3 +141,47 @@ fn lease_frames_after_the_last_revision_are_verified_too() {
         .len();
     assert_eq!(report.bytes, seg_len);
 }
+
+/// A verify during which a compaction seals, rewrites and deletes the segment
+/// that was active when its snapshot was taken reports nothing: it reads
+/// that segment through the snapshot's handle, not by reopening its path
+/// (found by fuzzing `ops_model`: "open ...0001.seg: No such file"). The
+/// compaction runs inside verify's progress callback, after the snapshot
+/// and before the active segment is read.
+#[test]
+fn verify_reads_the_active_segment_of_its_snapshot_even_once_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open(
+        dir.path(),
+        Options::default()
+            .segment_size(4 << 10)
+            .sync(SyncPolicy::Never),
+    )
+    .expect("open");
+    // Sealed segments, and an active one with enough history for the
+    // compactor to have the writer seal it.
+    for i in 0..200u32 {
+        db.put(format!("k{}", i % 7), format!("value number {i}"))
+            .expect("put");
+    }
+    let active_then = active_segment(dir.path());
+    let mut compacted = false;
+    let report = db
+        .verify_with_progress(&mut |_, _| {
+            if !compacted {
+                compacted = true;
+                for i in 0..200u32 {
+                    db.put(format!("k{}", i % 7), format!("later {i}"))
+                        .expect("put");
+                }
+                db.compact_physical(db.current_revision()).expect("compact");
+            }
+        })
+        .expect("verify");
+    assert!(compacted);
+    assert!(
+        !segments(dir.path()).contains(&active_then),
+        "the compaction did not delete the segment verify had as active"
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

@@ -14,10 +14,11 @@ use crate::format::manifest::Manifest;
 use crate::format::record::decode_txn;
 use crate::format::segment::{decode_segment_header, SEGMENT_HEADER_LEN};
 use crate::storage::files::{classify, idx_path, segment_path, FileKind};
-use crate::storage::segment::map_file;
 use crate::storage::segment::SealedSegment;
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -169,6 +170,10 @@ struct Snapshot {
     manifest: Manifest,
     sealed: Vec<Arc<SealedSegment>>,
     active_id: u64,
+    /// The active segment's file as it was at the snapshot: read through
+    /// this handle, not its path, since once the snapshot is taken the
+    /// writer may seal it and a compaction may rewrite and delete it.
+    active_file: Arc<File>,
     active_end: u64,
     compacted: u64,
     names: Vec<String>,
@@ -189,6 +194,7 @@ fn snapshot(shared: &Shared) -> Snapshot {
         manifest,
         sealed: state.revs.sealed().to_vec(),
         active_id: state.revs.active.id,
+        active_file: Arc::clone(&state.revs.active.file),
         active_end: state.revs.active.published_len,
         compacted: state.compacted,
         names,
@@ -215,6 +221,7 @@ pub(crate) fn verify(
         manifest,
         sealed,
         active_id,
+        active_file,
         active_end,
         compacted,
         names,
@@ -283,16 +290,26 @@ pub(crate) fn verify(
         }
     }
     let path = segment_path(&dir, active_id);
-    match map_file(&path) {
-        Ok(map) => {
-            let end = (active_end as usize).min(map.len());
-            c.segment(&path, active_id, &map[..end]);
+    match read_published(&active_file, active_end) {
+        Ok(bytes) => {
+            c.segment(&path, active_id, &bytes);
             c.report.segments += 1;
         }
-        Err(e) => c.problem(&path, 0, e.to_string()),
+        Err(e) => c.problem(&path, 0, format!("read: {e}")),
     }
     progress(total, total);
     c.report.keys = c.chain.len() as u64;
     c.report.bytes = total;
     Ok(c.report)
+}
+
+/// The first `len` bytes of the active segment (its published frames), read
+/// with positioned reads from a handle that stays valid if the file is
+/// sealed, compacted and deleted meanwhile.
+fn read_published(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
+    let len = usize::try_from(len)
+        .map_err(|_| std::io::Error::other("published length does not fit in memory"))?;
+    let mut bytes = vec![0u8; len];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(bytes)
 }
