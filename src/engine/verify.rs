@@ -7,7 +7,7 @@
 use super::core::Shared;
 use super::protocol::{on_writer_thread, Request};
 use crate::error::Result;
-use crate::format::frame::{FrameAt, FrameKind, Frames};
+use crate::format::frame::{indexed_len, FrameAt, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
@@ -153,7 +153,7 @@ impl Checker {
                         entries.push(IdxEntry {
                             revision: rev,
                             offset: pos as u64,
-                            len: len as u32,
+                            len: indexed_len(len),
                         });
                     }
                     Err(e) => self.problem(path, pos as u64, format!("bad record: {e}")),
@@ -241,7 +241,10 @@ pub(crate) fn verify(
     for name in names {
         let stray = match classify(&name) {
             FileKind::Segment(id) => !listed.contains(&id),
-            FileKind::Index(id) => !listed[..listed.len() - 1].contains(&id),
+            // Sealed segments have an index; the last listed is the active one.
+            FileKind::Index(id) => !listed
+                .split_last()
+                .is_some_and(|(_, sealed)| sealed.contains(&id)),
             _ => false,
         };
         if stray {
@@ -285,8 +288,9 @@ pub(crate) fn verify(
     let path = segment_path(&dir, active_id);
     match map_file(&path) {
         Ok(map) => {
-            let end = (active_end as usize).min(map.len());
-            c.segment(&path, active_id, &map[..end]);
+            // At most the whole file.
+            let end = usize::try_from(active_end).unwrap_or(usize::MAX);
+            c.segment(&path, active_id, map.get(..end).unwrap_or(&map));
             c.report.segments += 1;
         }
         Err(e) => c.problem(&path, 0, e.to_string()),

@@ -304,6 +304,18 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
     ))
 }
 
+/// A frame's whole length as a revision index entry stores it (a u32), for
+/// a frame that decoded or that [`encode_frame_if`] wrote.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "such a frame is at most FRAME_HEADER_LEN + MAX_PAYLOAD + 4 bytes (decoding \
+              refuses a longer stored length, encoding takes at most MAX_PAYLOAD), far \
+              below 2^32"
+)]
+pub(crate) fn indexed_len(frame_len: usize) -> u32 {
+    frame_len as u32
+}
+
 /// One frame found by [`Frames`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameAt<'a> {
@@ -435,7 +447,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                x as u8
+                x.to_le_bytes()[0]
             })
             .collect();
         assert!(!sample_compresses(&noise, 1, 16 << 10, halves));
