@@ -29,7 +29,8 @@
 //! set on every byte but the last, at most 10 bytes.
 
 use super::{
-    check_magic_version, put_varint, DecodeError, Reader, FORMAT_VERSION, MAX_COUNTER, MAX_PAYLOAD,
+    check_magic_version, i64_bits, i64_from_bits, put_varint, DecodeError, Reader, FORMAT_VERSION,
+    MAX_COUNTER, MAX_PAYLOAD,
 };
 
 const MAGIC: &[u8; 8] = b"REVKVKIX";
@@ -145,7 +146,7 @@ impl CheckpointEncoder {
         let out = &mut self.out;
         put_varint(out, key.len() as u64);
         out.extend_from_slice(key);
-        put_varint(out, lease as u64);
+        put_varint(out, i64_bits(lease));
         put_varint(out, revs.len() as u64);
         let mut prev = 0;
         for r in revs {
@@ -308,7 +309,7 @@ impl<'a> CheckpointKeys<'a> {
             return Err(DecodeError::invalid(at, "keys out of order"));
         }
         self.prev = Some(key);
-        let lease = self.r.varint()? as i64;
+        let lease = i64_from_bits(self.r.varint()?);
         let count = self.r.varint()?;
         let left = (self.r.buf_len() - self.r.pos()) as u64;
         if count == 0 || count > left / 2 {

@@ -194,6 +194,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The bits of a signed field (a lease id) as the u64 a varint stores
+/// (two's complement, format.md): `v as u64`, without a cast to justify.
+pub(crate) fn i64_bits(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+/// The signed field whose bits a varint stored: the inverse of [`i64_bits`].
+pub(crate) fn i64_from_bits(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+
 /// Appends `v` as an unsigned LEB128 varint: 7 bits per byte, low bits
 /// first, the top bit set on every byte but the last.
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {

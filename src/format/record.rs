@@ -35,7 +35,7 @@
 //! codec, both op layouts, which share the op table and the lookup of one op
 //! by sub on the read path) and 240 of its unit tests, which stay beside it.
 
-use super::{put_varint, DecodeError, Reader, MAX_COUNTER};
+use super::{i64_bits, i64_from_bits, put_varint, DecodeError, Reader, MAX_COUNTER};
 
 const HEADER_LEN: usize = 12;
 const TABLE_ENTRY_LEN: usize = 8;
@@ -173,7 +173,7 @@ fn encode_compact_op(revision: u64, op: &RecordOp<'_>, out: &mut Vec<u8>) {
         put_varint(out, revision.wrapping_sub(op.create_revision));
         put_varint(out, op.version);
         if op.lease != 0 {
-            put_varint(out, op.lease as u64);
+            put_varint(out, i64_bits(op.lease));
         }
     }
     if op.prev_mod_revision != 0 {
@@ -284,7 +284,7 @@ fn compact_fields(
         f.create_revision = revision.wrapping_sub(r.varint()?);
         f.version = r.varint()?;
         if head & HAS_LEASE != 0 {
-            f.lease = r.varint()? as i64;
+            f.lease = i64_from_bits(r.varint()?);
             if f.lease == 0 {
                 return Err(DecodeError::invalid(offset, "lease bit with lease 0"));
             }
