@@ -45,8 +45,8 @@ pub fn encode_idx(segment_id: u64, entries: &[IdxEntry]) -> Vec<u8> {
     #[allow(
         clippy::cast_possible_truncation,
         reason = "one entry per transaction frame of one segment: 2^32 of them would take \
-                  96 GiB of index in memory and a segment of over 40 GiB of frames; not a \
-                  bound the writer enforces (see the lints report of issue 14)"
+                  96 GiB of index in memory and a segment of over 40 GiB of frames. A resource \
+                  bound, not one the writer enforces: past it the count would be wrong"
     )]
     header[12..16].copy_from_slice(&(entries.len() as u32).to_le_bytes());
     header[16..24].copy_from_slice(&segment_id.to_le_bytes());

@@ -42,8 +42,8 @@ pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
     #[allow(
         clippy::cast_possible_truncation,
         reason = "a store of 2^32 segments would be 2^32 files of at least 4 KiB (16 TiB) \
-                  and as many maps; decoding refuses more than MAX_SEGMENTS (2^24) anyway. \
-                  Not a bound the writer enforces (see the lints report of issue 14)"
+                  and as many maps, and decoding refuses more than MAX_SEGMENTS (2^24) anyway. \
+                  A resource bound, not one the writer enforces"
     )]
     out.extend_from_slice(&(m.segments.len() as u32).to_le_bytes());
     out.extend_from_slice(&m.next_segment_id.to_le_bytes());
