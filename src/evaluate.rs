@@ -91,7 +91,9 @@ impl HeadView<'_> {
         let keep = if req.limit == 0 {
             kvs.len()
         } else {
-            (req.limit as usize).min(kvs.len())
+            usize::try_from(req.limit)
+                .unwrap_or(usize::MAX)
+                .min(kvs.len())
         };
         let mut kvs = kvs;
         kvs.truncate(keep);
@@ -123,6 +125,11 @@ pub(crate) struct Evaluated<R = TxnResponse> {
 
 impl<R> Evaluated<R> {
     /// The ops of the transaction's record, borrowed from its events.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "2^32 ops or more make a record longer than MAX_PAYLOAD, which the \
+                  writer rejects after encoding; such `sub`s are never stored"
+    )]
     pub(crate) fn record_ops(&self) -> Vec<RecordOp<'_>> {
         self.events
             .iter()

@@ -81,9 +81,9 @@ impl Revs {
             Revs::Many(v) => *v,
         };
         v.drain(..n.min(v.len()));
-        match v.len() {
-            0 => None,
-            1 => Some(Revs::One(v[0])),
+        match *v.as_slice() {
+            [] => None,
+            [one] => Some(Revs::One(one)),
             _ => Some(Revs::Many(Box::new(v))),
         }
     }
@@ -107,7 +107,8 @@ enum Key {
 impl Key {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            // (`len` is at most INLINE_KEY: the whole array is never taken.)
+            Key::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or(bytes),
             Key::Heap(b) => b,
         }
     }
@@ -115,15 +116,13 @@ impl Key {
 
 impl From<&[u8]> for Key {
     fn from(key: &[u8]) -> Key {
-        if key.len() <= INLINE_KEY {
-            let mut bytes = [0; INLINE_KEY];
-            bytes[..key.len()].copy_from_slice(key);
-            Key::Inline {
-                len: key.len() as u8,
-                bytes,
+        let mut bytes = [0; INLINE_KEY];
+        match (bytes.get_mut(..key.len()), u8::try_from(key.len())) {
+            (Some(inline), Ok(len)) => {
+                inline.copy_from_slice(key);
+                Key::Inline { len, bytes }
             }
-        } else {
-            Key::Heap(key.into())
+            _ => Key::Heap(key.into()),
         }
     }
 }
@@ -282,7 +281,7 @@ impl KeyIndex {
         self.keys.retain(|_, revs| {
             let slice = revs.as_slice();
             let n = slice.partition_point(|p| p.main.get() <= at);
-            let Some(newest) = n.checked_sub(1).map(|i| slice[i].get()) else {
+            let Some(newest) = n.checked_sub(1).and_then(|i| slice.get(i)).map(|p| p.get()) else {
                 return true;
             };
             let drop = if newest.tombstone && newest.main < at {
@@ -352,7 +351,7 @@ impl KeyIndex {
 
 fn latest_in(revs: &[Packed], at: u64) -> Option<KeyRev> {
     let n = revs.partition_point(|p| p.main.get() <= at);
-    n.checked_sub(1).map(|i| revs[i].get())
+    n.checked_sub(1).and_then(|i| revs.get(i)).map(|p| p.get())
 }
 
 #[cfg(test)]

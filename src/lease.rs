@@ -130,7 +130,8 @@ impl LeaseTable {
 
 /// Seconds left until `deadline_ms`, rounded up.
 pub(crate) fn remaining_secs(deadline_ms: u64, now_ms: u64) -> i64 {
-    (deadline_ms.saturating_sub(now_ms)).div_ceil(1000) as i64
+    // (At most u64::MAX / 1000 + 1: it always fits.)
+    i64::try_from(deadline_ms.saturating_sub(now_ms).div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -29,6 +29,23 @@
 //! # }
 //! ```
 
+// Lints (issue 14), in the spirit of fjall/lsm-tree. Outside tests, nothing
+// a caller or a file on disk can cause may panic: no unwrap/expect, no
+// panicking indexing (bytes from files go through `get`, checked splits or
+// the codecs' `Reader`). Truncating casts are fixed with `try_from` or carry
+// an `allow` with the bound that makes them exact, at the narrowest scope.
+// Tests may index and unwrap: a panic there is a failed assertion.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+
 mod clock;
 mod db;
 mod engine;

@@ -288,8 +288,11 @@ pub(crate) fn check_txn(txn: &Txn, limits: Limits) -> Result<()> {
             }
         }
         puts.sort_unstable();
-        if let Some(w) = puts.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::DuplicateKeyInTxn { key: w[0].to_vec() });
+        if let Some(key) = puts.windows(2).find_map(|w| match w {
+            [a, b] if a == b => Some(a),
+            _ => None,
+        }) {
+            return Err(Error::DuplicateKeyInTxn { key: key.to_vec() });
         }
         for key in &puts {
             if deletes.iter().any(|d| d.contains(key)) {

@@ -54,8 +54,10 @@ pub(crate) fn mark_of(state: &State, manifest: &Manifest) -> Option<Mark> {
 }
 
 /// Encodes `state`'s key index and `leases` as the checkpoint `mark`
-/// describes (from [`mark_of`] under the same locks).
-pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Vec<u8> {
+/// describes (from [`mark_of`] under the same locks); `None` when its
+/// segment or lease count does not fit the format's u32 fields (the store
+/// then goes without a checkpoint, which is derived data).
+pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Option<Vec<u8>> {
     let mut attached: HashMap<&[u8], i64> = HashMap::new();
     let mut live: Vec<CheckpointLease> = Vec::with_capacity(leases.leases.len());
     for (&id, lease) in &leases.leases {
@@ -78,6 +80,9 @@ pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Vec<u8>
         key_count: state.keys.key_count() as u64,
         leases: live,
     };
+    if !header.counts_fit() {
+        return None;
+    }
     let mut enc = CheckpointEncoder::new(&header);
     let mut revs = Vec::new();
     for (key, writes) in state.keys.entries() {
@@ -89,7 +94,7 @@ pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Vec<u8>
         }));
         enc.key(key, attached.get(key).copied().unwrap_or(0), &revs);
     }
-    enc.finish()
+    Some(enc.finish())
 }
 
 /// The checkpoint in `dir` if there is one that decodes and matches
@@ -168,8 +173,7 @@ impl Shared {
             .sync_data()
             .map_err(|e| Error::io("fdatasync of the active segment for a checkpoint", e))?;
         let leases = self.lock_leases();
-        let bytes = encode(&state, &mark, &leases);
-        Ok(Some((mark, bytes)))
+        Ok(encode(&state, &mark, &leases).map(|bytes| (mark, bytes)))
     }
 
     /// Writes what [`Shared::encode_checkpoint`] encoded and remembers

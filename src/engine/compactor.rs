@@ -14,7 +14,7 @@ use super::core::Shared;
 use super::protocol::{on_writer_thread, Request};
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::format::frame::{encode_frame_if, keep_compressed, FrameKind, Frames};
+use crate::format::frame::{encode_frame_if, indexed_len, keep_compressed, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::{decode_lease, LeaseRecord};
 use crate::format::record::{decode_txn, encode_txn, RecordOp};
@@ -268,7 +268,7 @@ impl Output<'_> {
             seg.entries.push(IdxEntry {
                 revision,
                 offset: *len + buf.len() as u64,
-                len: frame.len() as u32,
+                len: indexed_len(frame.len()),
             });
         }
         buf.extend_from_slice(frame);
@@ -326,7 +326,8 @@ fn rewrite(shared: &Shared, target: u64) -> Result<()> {
             n = i + 1;
         }
     }
-    let picked = &sealed[..n];
+    // (`n` is at most the number of candidates, a prefix of `sealed`.)
+    let picked = sealed.get(..n).unwrap_or_default();
     let mut out = Output {
         shared,
         current: None,

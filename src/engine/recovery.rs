@@ -6,7 +6,7 @@
 use super::checkpoint::{self, Checkpoint};
 use crate::error::{Error, Result};
 use crate::format::frame::{
-    decode_frame, FrameAt, FrameError, FrameKind, Frames, FLAG_ZSTD, FRAME_HEADER_LEN,
+    decode_frame, indexed_len, FrameAt, FrameError, FrameKind, Frames, FLAG_ZSTD, FRAME_HEADER_LEN,
 };
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
@@ -338,7 +338,7 @@ fn scan_segment(
             entries.push(IdxEntry {
                 revision: rev,
                 offset: pos as u64,
-                len: len as u32,
+                len: indexed_len(len),
             });
         } else {
             let payload = frame.payload().map_err(at)?;
@@ -371,7 +371,7 @@ fn scan_segment(
             entries.push(IdxEntry {
                 revision: rev,
                 offset: pos as u64,
-                len: len as u32,
+                len: indexed_len(len),
             });
         }
         end = pos + len;
@@ -434,9 +434,12 @@ fn frames_match_index(seg: &SealedSegment) -> Result<bool> {
 fn valid_frame_after(bytes: &[u8], from: usize, last_rev: u64) -> bool {
     let last = bytes.len().saturating_sub(FRAME_HEADER_LEN);
     (from..=last).any(|p| {
-        bytes[p + 8] == FrameKind::Txn.to_byte()
-            && bytes[p + 9] & !FLAG_ZSTD == 0
-            && decode_frame(&bytes[p..]).is_ok_and(|(frame, _)| {
+        let Some(at @ [_, _, _, _, _, _, _, _, kind, flags, ..]) = bytes.get(p..) else {
+            return false;
+        };
+        *kind == FrameKind::Txn.to_byte()
+            && flags & !FLAG_ZSTD == 0
+            && decode_frame(at).is_ok_and(|(frame, _)| {
                 frame
                     .payload()
                     .ok()

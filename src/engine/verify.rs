@@ -7,7 +7,7 @@
 use super::core::Shared;
 use super::protocol::{on_writer_thread, Request};
 use crate::error::Result;
-use crate::format::frame::{FrameAt, FrameKind, Frames};
+use crate::format::frame::{indexed_len, FrameAt, FrameKind, Frames};
 use crate::format::idx::IdxEntry;
 use crate::format::lease::decode_lease;
 use crate::format::manifest::Manifest;
@@ -154,7 +154,7 @@ impl Checker {
                         entries.push(IdxEntry {
                             revision: rev,
                             offset: pos as u64,
-                            len: len as u32,
+                            len: indexed_len(len),
                         });
                     }
                     Err(e) => self.problem(path, pos as u64, format!("bad record: {e}")),
@@ -248,7 +248,10 @@ pub(crate) fn verify(
     for name in names {
         let stray = match classify(&name) {
             FileKind::Segment(id) => !listed.contains(&id),
-            FileKind::Index(id) => !listed[..listed.len() - 1].contains(&id),
+            // Sealed segments have an index; the last listed is the active one.
+            FileKind::Index(id) => !listed
+                .split_last()
+                .is_some_and(|(_, sealed)| sealed.contains(&id)),
             _ => false,
         };
         if stray {

@@ -29,7 +29,8 @@
 //! set on every byte but the last, at most 10 bytes.
 
 use super::{
-    check_magic_version, put_varint, DecodeError, Reader, FORMAT_VERSION, MAX_COUNTER, MAX_PAYLOAD,
+    check_magic_version, i64_bits, i64_from_bits, put_varint, DecodeError, Reader, FORMAT_VERSION,
+    MAX_COUNTER, MAX_PAYLOAD,
 };
 
 const MAGIC: &[u8; 8] = b"REVKVKIX";
@@ -63,6 +64,14 @@ pub struct CheckpointHeader {
     pub leases: Vec<CheckpointLease>,
 }
 
+impl CheckpointHeader {
+    /// Whether the segment and lease counts fit the header's u32 fields,
+    /// as [`CheckpointEncoder::new`] needs.
+    pub fn counts_fit(&self) -> bool {
+        u32::try_from(self.segments.len()).is_ok() && u32::try_from(self.leases.len()).is_ok()
+    }
+}
+
 /// One live lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointLease {
@@ -94,7 +103,14 @@ pub struct CheckpointEncoder {
 
 impl CheckpointEncoder {
     /// Starts a checkpoint with `header` (whose `key_count` must be the
-    /// number of [`CheckpointEncoder::key`] calls that follow).
+    /// number of [`CheckpointEncoder::key`] calls that follow, and whose
+    /// segment and lease counts must fit a u32: see
+    /// [`CheckpointHeader::counts_fit`]).
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the counts fit a u32 by this function's contract; the engine checks \
+                  counts_fit before encoding and skips the checkpoint otherwise"
+    )]
     pub fn new(header: &CheckpointHeader) -> CheckpointEncoder {
         let mut out = Vec::with_capacity(
             FIXED_LEN + header.segments.len() * 8 + header.leases.len() * LEASE_LEN,
@@ -130,7 +146,7 @@ impl CheckpointEncoder {
         let out = &mut self.out;
         put_varint(out, key.len() as u64);
         out.extend_from_slice(key);
-        put_varint(out, lease as u64);
+        put_varint(out, i64_bits(lease));
         put_varint(out, revs.len() as u64);
         let mut prev = 0;
         for r in revs {
@@ -172,20 +188,18 @@ fn inside_body(e: DecodeError, body_len: usize) -> DecodeError {
 }
 
 fn decode_header(buf: &[u8]) -> Result<(CheckpointHeader, CheckpointKeys<'_>), DecodeError> {
-    let body_len = buf
-        .len()
-        .checked_sub(4)
-        .ok_or(DecodeError::Incomplete { needed: 4 })?;
+    let Some((body, crc)) = buf.split_last_chunk::<4>() else {
+        return Err(DecodeError::Incomplete { needed: 4 });
+    };
+    let body_len = body.len();
     let mut r = Reader::new(buf);
     check_magic_version(&mut r, MAGIC)?;
-    let mut tail = Reader::at(buf, body_len);
-    if crc32fast::hash(&buf[..body_len]) != tail.u32()? {
+    if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
         return Err(DecodeError::invalid(
             body_len,
             "checkpoint checksum mismatch",
         ));
     }
-    let body = &buf[..body_len];
     let mut r = Reader::at(body, 12);
     let segment_count = r.u32()? as usize;
     let revision = r.u64()?;
@@ -276,7 +290,7 @@ impl<'a> CheckpointKey<'a> {
             let packed = r.varint().ok()?;
             Some(CheckpointRev {
                 main,
-                sub: (packed >> 1) as u32,
+                sub: u32::try_from(packed >> 1).ok()?,
                 tombstone: packed & 1 == 1,
             })
         })
@@ -286,16 +300,16 @@ impl<'a> CheckpointKey<'a> {
 impl<'a> CheckpointKeys<'a> {
     fn next_key(&mut self) -> Result<CheckpointKey<'a>, DecodeError> {
         let at = self.r.pos();
-        let key_len = self.r.varint()?;
-        if key_len == 0 || key_len > MAX_PAYLOAD as u64 {
-            return Err(DecodeError::invalid(at, "key length out of bounds"));
-        }
-        let key = self.r.bytes(key_len as usize)?;
+        let key_len = match usize::try_from(self.r.varint()?) {
+            Ok(n) if n > 0 && n <= MAX_PAYLOAD => n,
+            _ => return Err(DecodeError::invalid(at, "key length out of bounds")),
+        };
+        let key = self.r.bytes(key_len)?;
         if self.prev.is_some_and(|p| p >= key) {
             return Err(DecodeError::invalid(at, "keys out of order"));
         }
         self.prev = Some(key);
-        let lease = self.r.varint()? as i64;
+        let lease = i64_from_bits(self.r.varint()?);
         let count = self.r.varint()?;
         let left = (self.r.buf_len() - self.r.pos()) as u64;
         if count == 0 || count > left / 2 {

@@ -93,13 +93,15 @@ impl<'a> Frame<'a> {
         if !self.compressed {
             return Ok(Cow::Borrowed(self.stored));
         }
-        let mut r = Reader::new(self.stored);
-        let raw_len = r.u32()? as usize;
+        let Some((raw_len, data)) = self.stored.split_first_chunk::<4>() else {
+            return Err(DecodeError::Incomplete { needed: 4 });
+        };
+        let raw_len = u32::from_le_bytes(*raw_len) as usize;
         if raw_len > MAX_PAYLOAD {
             return Err(DecodeError::invalid(0, "uncompressed length too large"));
         }
-        let out = decompress(&self.stored[4..], raw_len)
-            .map_err(|_| DecodeError::invalid(4, "bad zstd data"))?;
+        let out =
+            decompress(data, raw_len).map_err(|_| DecodeError::invalid(4, "bad zstd data"))?;
         if out.len() != raw_len {
             return Err(DecodeError::invalid(0, "uncompressed length mismatch"));
         }
@@ -179,7 +181,7 @@ pub fn sample_compresses(
     sample: usize,
     keep: impl Fn(usize, usize) -> bool,
 ) -> bool {
-    let head = &payload[..payload.len().min(sample)];
+    let head = payload.get(..sample).unwrap_or(payload);
     match compress(head, zstd_level) {
         Ok(c) => keep(head.len(), c.len() + 4),
         Err(_) => true,
@@ -188,6 +190,16 @@ pub fn sample_compresses(
 
 /// Like [`encode_frame`], storing the payload compressed only when
 /// `keep(raw length, stored compressed length)` says so.
+///
+/// `payload` must be at most [`MAX_PAYLOAD`] bytes, as every frame revkv
+/// writes or accepts is (the length fields are u32).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "payload.len() <= MAX_PAYLOAD (256 MiB), so it and the stored length \
+              (at most 4 bytes more) fit a u32: the writer rejects a larger transaction \
+              before framing it (stage.rs), lease records are a few bytes, and the \
+              compactor re-frames payloads that decoded within MAX_PAYLOAD"
+)]
 pub fn encode_frame_if(
     kind: FrameKind,
     payload: &[u8],
@@ -195,25 +207,29 @@ pub fn encode_frame_if(
     keep: impl Fn(usize, usize) -> bool,
     out: &mut Vec<u8>,
 ) -> usize {
-    let start = out.len();
-    out.extend_from_slice(&[0u8; FRAME_HEADER_LEN]);
-    let mut flags = 0u8;
-    let compressed = zstd_level.and_then(|level| compress(payload, level).ok());
-    match compressed {
-        Some(c) if keep(payload.len(), c.len() + 4) => {
-            flags |= FLAG_ZSTD;
-            out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            out.extend_from_slice(&c);
-        }
-        _ => out.extend_from_slice(payload),
-    }
-    let stored_len = out.len() - start - FRAME_HEADER_LEN;
-    out[start + 8] = kind.to_byte();
-    out[start + 9] = flags;
-    let crc = crc32fast::hash(&out[start + 8..]);
-    out[start..start + 4].copy_from_slice(&(stored_len as u32).to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
-    out.len() - start
+    let compressed = zstd_level
+        .and_then(|level| compress(payload, level).ok())
+        .filter(|c| keep(payload.len(), c.len() + 4));
+    // The stored payload: the uncompressed length then the zstd frame, or
+    // the payload as it is.
+    let (flags, raw_len, body): (u8, Option<[u8; 4]>, &[u8]) = match &compressed {
+        Some(c) => (FLAG_ZSTD, Some((payload.len() as u32).to_le_bytes()), c),
+        None => (0, None, payload),
+    };
+    let raw_len: &[u8] = raw_len.as_ref().map_or(&[], |l| l.as_slice());
+    let stored_len = raw_len.len() + body.len();
+    let kind = kind.to_byte();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&[kind, flags]);
+    crc.update(raw_len);
+    crc.update(body);
+    out.reserve(FRAME_HEADER_LEN + stored_len);
+    out.extend_from_slice(&(stored_len as u32).to_le_bytes());
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
+    out.extend_from_slice(&[kind, flags]);
+    out.extend_from_slice(raw_len);
+    out.extend_from_slice(body);
+    FRAME_HEADER_LEN + stored_len
 }
 
 /// Like [`decode_frame`] without checking the CRC, for frames whose CRC was
@@ -230,9 +246,9 @@ pub fn decode_frame_trusted(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeErro
         return Err(DecodeError::invalid(0, "frame length too large"));
     }
     let total = FRAME_HEADER_LEN + len;
-    if buf.len() < total {
+    let Some(stored) = buf.get(FRAME_HEADER_LEN..total) else {
         return Err(DecodeError::Incomplete { needed: total });
-    }
+    };
     let kind =
         FrameKind::from_byte(r.u8()?).ok_or(DecodeError::invalid(8, "unknown frame kind"))?;
     let flags = r.u8()?;
@@ -243,7 +259,7 @@ pub fn decode_frame_trusted(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeErro
         Frame {
             kind,
             compressed: flags & FLAG_ZSTD != 0,
-            stored: &buf[FRAME_HEADER_LEN..total],
+            stored,
         },
         total,
     ))
@@ -259,7 +275,8 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
         return Err(DecodeError::invalid(0, "frame length too large"));
     }
     let total = FRAME_HEADER_LEN + len;
-    if buf.len() < total {
+    // The checksummed bytes: kind, flags and the stored payload.
+    let Some(checked @ &[kind_byte, flags, ref stored @ ..]) = buf.get(8..total) else {
         // Check the kind byte when we have it: a zeroed or garbage header is
         // reported as invalid rather than as a short frame.
         if let Some(&k) = buf.get(8) {
@@ -268,10 +285,8 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
             }
         }
         return Err(DecodeError::Incomplete { needed: total });
-    }
-    let kind_byte = r.u8()?;
-    let flags = r.u8()?;
-    if crc32fast::hash(&buf[8..total]) != crc {
+    };
+    if crc32fast::hash(checked) != crc {
         return Err(DecodeError::invalid(4, "frame checksum mismatch"));
     }
     let kind =
@@ -279,7 +294,6 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
     if flags & !FLAG_ZSTD != 0 {
         return Err(DecodeError::invalid(9, "unknown frame flags"));
     }
-    let stored = &buf[FRAME_HEADER_LEN..total];
     Ok((
         Frame {
             kind,
@@ -288,6 +302,18 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Frame<'_>, usize), DecodeError> {
         },
         total,
     ))
+}
+
+/// A frame's whole length as a revision index entry stores it (a u32), for
+/// a frame that decoded or that [`encode_frame_if`] wrote.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "such a frame is at most FRAME_HEADER_LEN + MAX_PAYLOAD + 4 bytes (decoding \
+              refuses a longer stored length, encoding takes at most MAX_PAYLOAD), far \
+              below 2^32"
+)]
+pub(crate) fn indexed_len(frame_len: usize) -> u32 {
+    frame_len as u32
 }
 
 /// One frame found by [`Frames`].
@@ -421,7 +447,7 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                x as u8
+                x.to_le_bytes()[0]
             })
             .collect();
         assert!(!sample_compresses(&noise, 1, 16 << 10, halves));

@@ -35,23 +35,31 @@ pub struct IdxEntry {
     pub len: u32,
 }
 
-/// Encodes a whole index file for segment `segment_id`.
+/// Encodes a whole index file for segment `segment_id`. The entry count
+/// field is a u32: `entries` must hold fewer than 2^32 entries.
 pub fn encode_idx(segment_id: u64, entries: &[IdxEntry]) -> Vec<u8> {
     let mut out = Vec::with_capacity(IDX_HEADER_LEN + entries.len() * IDX_ENTRY_LEN);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    out.extend_from_slice(&segment_id.to_le_bytes());
-    let crc = crc32fast::hash(&out[..24]);
-    out.extend_from_slice(&crc.to_le_bytes());
+    let mut header = [0u8; 24];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "one entry per transaction frame of one segment: 2^32 of them would take \
+                  96 GiB of index in memory and a segment of over 40 GiB of frames. A resource \
+                  bound, not one the writer enforces: past it the count would be wrong"
+    )]
+    header[12..16].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    header[16..24].copy_from_slice(&segment_id.to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&crc32fast::hash(&header).to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     for e in entries {
-        let start = out.len();
-        out.extend_from_slice(&e.revision.to_le_bytes());
-        out.extend_from_slice(&e.offset.to_le_bytes());
-        out.extend_from_slice(&e.len.to_le_bytes());
-        let crc = crc32fast::hash(&out[start..]);
-        out.extend_from_slice(&crc.to_le_bytes());
+        let mut entry = [0u8; 20];
+        entry[..8].copy_from_slice(&e.revision.to_le_bytes());
+        entry[8..16].copy_from_slice(&e.offset.to_le_bytes());
+        entry[16..].copy_from_slice(&e.len.to_le_bytes());
+        out.extend_from_slice(&entry);
+        out.extend_from_slice(&crc32fast::hash(&entry).to_le_bytes());
     }
     out
 }
@@ -63,9 +71,10 @@ pub fn decode_idx_header(buf: &[u8]) -> Result<(u64, usize), DecodeError> {
     check_magic_version(&mut r, MAGIC)?;
     let count = r.u32()? as usize;
     let segment_id = r.u64()?;
+    let covered = r.slice(0);
     let crc = r.u32()?;
     let _reserved = r.u32()?;
-    if crc32fast::hash(&buf[..24]) != crc {
+    if crc32fast::hash(covered) != crc {
         return Err(DecodeError::invalid(24, "index header checksum mismatch"));
     }
     let expected = count
@@ -90,8 +99,9 @@ pub fn decode_idx_entry(buf: &[u8], i: usize) -> Result<IdxEntry, DecodeError> {
     let revision = r.u64()?;
     let offset = r.u64()?;
     let len = r.u32()?;
+    let covered = r.slice(start);
     let crc = r.u32()?;
-    if crc32fast::hash(&buf[start..start + 20]) != crc {
+    if crc32fast::hash(covered) != crc {
         return Err(DecodeError::invalid(
             start + 20,
             "index entry checksum mismatch",

@@ -39,6 +39,12 @@ pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
     let mut out = Vec::with_capacity(FIXED_LEN + m.segments.len() * 8 + 4);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "a store of 2^32 segments would be 2^32 files of at least 4 KiB (16 TiB) \
+                  and as many maps, and decoding refuses more than MAX_SEGMENTS (2^24) anyway. \
+                  A resource bound, not one the writer enforces"
+    )]
     out.extend_from_slice(&(m.segments.len() as u32).to_le_bytes());
     out.extend_from_slice(&m.next_segment_id.to_le_bytes());
     out.extend_from_slice(&m.compact_scheduled.to_le_bytes());
@@ -81,13 +87,14 @@ pub fn decode_manifest_and_version(buf: &[u8]) -> Result<(Manifest, u32), Decode
     for _ in 0..count {
         segments.push(r.u64()?);
     }
+    let body = r.slice(0);
     let crc = r.u32()?;
-    if crc32fast::hash(&buf[..body_len]) != crc {
+    if crc32fast::hash(body) != crc {
         return Err(DecodeError::invalid(body_len, "manifest checksum mismatch"));
     }
     let mut sorted = segments.clone();
     sorted.sort_unstable();
-    if sorted.windows(2).any(|w| w[0] == w[1]) {
+    if sorted.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
         return Err(DecodeError::invalid(FIXED_LEN, "segment listed twice"));
     }
     if sorted.last().is_some_and(|&last| last >= next_segment_id) {

@@ -79,17 +79,16 @@ impl fmt::Display for DecodeError {
 /// memory-mapped segment asks for all of them first, so that their cache
 /// misses overlap instead of following one another. (A no-op off x86-64.)
 pub(crate) fn prefetch(bytes: &[u8], from: usize, to: usize) {
-    let to = to.min(bytes.len());
-    if from >= to {
+    let Some(span) = bytes.get(from..to.min(bytes.len())) else {
         return;
-    }
-    let mut at = from;
-    while at < to {
-        prefetch_line(&bytes[at]);
-        at += 64;
+    };
+    for byte in span.iter().step_by(64) {
+        prefetch_line(byte);
     }
     // The last line, when the steps from `from` stepped over it.
-    prefetch_line(&bytes[to - 1]);
+    if let Some(last) = span.last() {
+        prefetch_line(last);
+    }
 }
 
 #[inline(always)]
@@ -130,9 +129,12 @@ impl<'a> Reader<'a> {
         self.buf.len()
     }
 
-    /// The bytes from `start` to the current position.
+    /// The bytes from `start` to the current position (empty when the
+    /// position is past the end of the input).
     pub(crate) fn slice(&self, start: usize) -> &'a [u8] {
-        &self.buf[start.min(self.pos)..self.pos]
+        self.buf
+            .get(start.min(self.pos)..self.pos)
+            .unwrap_or_default()
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -192,14 +194,25 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The bits of a signed field (a lease id) as the u64 a varint stores
+/// (two's complement, format.md): `v as u64`, without a cast to justify.
+pub(crate) fn i64_bits(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+/// The signed field whose bits a varint stored: the inverse of [`i64_bits`].
+pub(crate) fn i64_from_bits(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+
 /// Appends `v` as an unsigned LEB128 varint: 7 bits per byte, low bits
 /// first, the top bit set on every byte but the last.
 pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
-        out.push(v as u8 | 0x80);
+        out.push((v & 0x7f) as u8 | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.push((v & 0x7f) as u8);
 }
 
 /// Checks a file header's magic and version, shared by segment, index and

@@ -35,7 +35,7 @@
 //! codec, both op layouts, which share the op table and the lookup of one op
 //! by sub on the read path) and 240 of its unit tests, which stay beside it.
 
-use super::{put_varint, DecodeError, Reader, MAX_COUNTER};
+use super::{i64_bits, i64_from_bits, put_varint, DecodeError, Reader, MAX_COUNTER};
 
 const HEADER_LEN: usize = 12;
 const TABLE_ENTRY_LEN: usize = 8;
@@ -97,6 +97,17 @@ pub fn encode_txn(revision: u64, ops: &[RecordOp<'_>], out: &mut Vec<u8>) {
 /// wrote, for tests and tools that need such a record. Compact ops do not
 /// store a delete's value, create revision, version or lease (a valid
 /// delete has none: they read back empty and 0).
+///
+/// The op count, offsets and (fixed) lengths are u32 fields: a record whose
+/// any of them reaches 2^32 is longer than [`MAX_PAYLOAD`](super::MAX_PAYLOAD)
+/// and must not be stored (the writer checks the length after encoding).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a count, offset or length >= 2^32 makes the record longer than MAX_PAYLOAD \
+              (256 MiB): the writer rejects it after encoding (stage.rs) and never stores \
+              those bytes, and the compactor re-encodes a subset of ops of a record that \
+              decoded within MAX_PAYLOAD"
+)]
 pub fn encode_txn_as(encoding: OpEncoding, revision: u64, ops: &[RecordOp<'_>], out: &mut Vec<u8>) {
     let start = out.len();
     let count = ops.len() as u32;
@@ -111,8 +122,14 @@ pub fn encode_txn_as(encoding: OpEncoding, revision: u64, ops: &[RecordOp<'_>], 
     for (i, op) in ops.iter().enumerate() {
         let offset = (out.len() - start) as u32;
         let slot = table + i * TABLE_ENTRY_LEN;
-        out[slot..slot + 4].copy_from_slice(&op.sub.to_le_bytes());
-        out[slot + 4..slot + 8].copy_from_slice(&offset.to_le_bytes());
+        // The table was sized for every op just above.
+        if let Some(entry) = out
+            .get_mut(slot..)
+            .and_then(|s| s.first_chunk_mut::<TABLE_ENTRY_LEN>())
+        {
+            entry[..4].copy_from_slice(&op.sub.to_le_bytes());
+            entry[4..].copy_from_slice(&offset.to_le_bytes());
+        }
         match encoding {
             OpEncoding::Fixed => encode_fixed_op(op, out),
             OpEncoding::Compact => encode_compact_op(revision, op, out),
@@ -120,6 +137,11 @@ pub fn encode_txn_as(encoding: OpEncoding, revision: u64, ops: &[RecordOp<'_>], 
     }
 }
 
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "as for encode_txn_as: a key or value of 2^32 bytes or more makes a record \
+              longer than MAX_PAYLOAD, which is never stored"
+)]
 fn encode_fixed_op(op: &RecordOp<'_>, out: &mut Vec<u8>) {
     out.push(match op.kind {
         OpKind::Put => 1,
@@ -151,7 +173,7 @@ fn encode_compact_op(revision: u64, op: &RecordOp<'_>, out: &mut Vec<u8>) {
         put_varint(out, revision.wrapping_sub(op.create_revision));
         put_varint(out, op.version);
         if op.lease != 0 {
-            put_varint(out, op.lease as u64);
+            put_varint(out, i64_bits(op.lease));
         }
     }
     if op.prev_mod_revision != 0 {
@@ -262,7 +284,7 @@ fn compact_fields(
         f.create_revision = revision.wrapping_sub(r.varint()?);
         f.version = r.varint()?;
         if head & HAS_LEASE != 0 {
-            f.lease = r.varint()? as i64;
+            f.lease = i64_from_bits(r.varint()?);
             if f.lease == 0 {
                 return Err(DecodeError::invalid(offset, "lease bit with lease 0"));
             }

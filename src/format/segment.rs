@@ -32,9 +32,10 @@ pub fn decode_segment_header(buf: &[u8]) -> Result<u64, DecodeError> {
     check_magic_version(&mut r, MAGIC)?;
     let _reserved = r.u32()?;
     let id = r.u64()?;
+    let covered = r.slice(0);
     let crc = r.u32()?;
     let _reserved = r.u32()?;
-    if crc32fast::hash(&buf[..24]) != crc {
+    if crc32fast::hash(covered) != crc {
         return Err(DecodeError::invalid(24, "segment header checksum mismatch"));
     }
     Ok(id)

@@ -163,7 +163,7 @@ impl RevIndex {
         mut f: impl FnMut(u64, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let first = self.sealed_last.partition_point(|&last| last < from);
-        for seg in &self.sealed[first.min(self.sealed.len())..] {
+        for seg in self.sealed.get(first..).unwrap_or_default() {
             for i in seg.lower_bound(from)?..seg.count() {
                 let e = seg.entry(i)?;
                 if e.revision > to {
@@ -175,7 +175,11 @@ impl RevIndex {
                 }
             }
         }
-        for e in &self.active.entries[self.active.lower_bound(from)..] {
+        let active = &self.active.entries;
+        for e in active
+            .get(self.active.lower_bound(from)..)
+            .unwrap_or_default()
+        {
             if e.revision > to {
                 break;
             }

@@ -138,10 +138,9 @@ impl SealedSegment {
 
     /// The frame bytes an entry points to.
     pub(crate) fn frame(&self, e: &IdxEntry) -> Result<&[u8]> {
-        let start = e.offset as usize;
-        start
-            .checked_add(e.len as usize)
-            .and_then(|end| self.data.get(start..end))
+        usize::try_from(e.offset)
+            .ok()
+            .and_then(|start| self.data.get(start..start.checked_add(e.len as usize)?))
             .ok_or_else(|| {
                 Error::corruption(&self.idx_path, 0, "index entry points past its segment")
             })
@@ -240,16 +239,16 @@ impl ActiveSegment {
         let guess = usize::try_from(rev.saturating_sub(first.revision))
             .unwrap_or(usize::MAX)
             .min(self.entries.len() - 1);
-        let at_guess = self.entries[guess].revision;
-        match at_guess.cmp(&rev) {
+        let below = |e: &IdxEntry| e.revision < rev;
+        // (`guess` is below the length: the fallback is never taken.)
+        let Some((before, [at_guess, after @ ..])) = self.entries.split_at_checked(guess) else {
+            return self.entries.partition_point(below);
+        };
+        match at_guess.revision.cmp(&rev) {
             std::cmp::Ordering::Equal => guess,
-            std::cmp::Ordering::Greater => {
-                self.entries[..guess].partition_point(|e| e.revision < rev)
-            }
+            std::cmp::Ordering::Greater => before.partition_point(below),
             // `rev` is past the last entry.
-            std::cmp::Ordering::Less => {
-                guess + 1 + self.entries[guess + 1..].partition_point(|e| e.revision < rev)
-            }
+            std::cmp::Ordering::Less => guess + 1 + after.partition_point(below),
         }
     }
 
@@ -265,18 +264,24 @@ impl ActiveSegment {
             return Ok(());
         }
         let len = self.published_len.max(ahead).next_power_of_two();
+        // (Only a 32-bit target can fail this.)
+        let len = usize::try_from(len).map_err(|_| {
+            Error::io(
+                format!("map {}", self.path.display()),
+                std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    "longer than the address space",
+                ),
+            )
+        })?;
         // SAFETY: while mapped, the file is only appended to, allocated
         // further, or cut back to its last frame (never below
         // `published_len`; the torn-tail truncation happens in recovery,
         // before any map exists), and readers only touch bytes below
         // `published_len`, which are written and never change; the directory lock keeps other revkv
         // processes out.
-        let map = unsafe {
-            memmap2::MmapOptions::new()
-                .len(len as usize)
-                .map(&*self.file)
-        }
-        .map_err(|e| Error::io(format!("map {}", self.path.display()), e))?;
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(&*self.file) }
+            .map_err(|e| Error::io(format!("map {}", self.path.display()), e))?;
         self.map = Some(map);
         Ok(())
     }
@@ -284,9 +289,17 @@ impl ActiveSegment {
     /// The frame an entry points to: borrowed from the map when it covers
     /// it, else read from the file.
     pub(crate) fn read_frame(&self, e: &IdxEntry) -> Result<Cow<'_, [u8]>> {
-        let (start, end) = (e.offset as usize, e.offset as usize + e.len as usize);
-        if let Some(bytes) = self.map.as_ref().and_then(|m| m.get(start..end)) {
-            if end as u64 <= self.published_len {
+        let end = e.offset.saturating_add(u64::from(e.len));
+        if end <= self.published_len {
+            let range = usize::try_from(e.offset)
+                .ok()
+                .zip(usize::try_from(end).ok());
+            if let Some(bytes) = self
+                .map
+                .as_ref()
+                .zip(range)
+                .and_then(|(m, (start, end))| m.get(start..end))
+            {
                 return Ok(Cow::Borrowed(bytes));
             }
         }

@@ -36,7 +36,8 @@ impl Stager {
         } else {
             id
         };
-        let deadline_ms = now.saturating_add((ttl as u64).saturating_mul(1000));
+        // (`ttl` is positive here: checked above.)
+        let deadline_ms = now.saturating_add(ttl.unsigned_abs().saturating_mul(1000));
         self.stage_grant(id, ttl, deadline_ms, group);
         Ok(LeaseGrantResponse { id, ttl })
     }
@@ -49,7 +50,9 @@ impl Stager {
             .filter(|&(_, deadline)| deadline > now)
             .ok_or(Error::LeaseNotFound { id })?;
         let deadline_ms = now
-            .saturating_add((ttl as u64).saturating_mul(1000))
+            // (A negative TTL, which only a crafted checkpoint can carry,
+            // saturates as `ttl as u64` did.)
+            .saturating_add(u64::try_from(ttl).map_or(u64::MAX, |t| t.saturating_mul(1000)))
             .max(deadline);
         self.stage_lease(LeaseRecord::KeepAlive { id, deadline_ms }, group);
         group.leases.insert(id, Some((ttl, deadline_ms)));
@@ -126,7 +129,10 @@ impl Stager {
             let mut z = self.id_seed;
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            let id = ((z ^ (z >> 31)) >> 1) as i64;
+            // (Shifted right once: always below 2^63.)
+            let Ok(id) = i64::try_from((z ^ (z >> 31)) >> 1) else {
+                continue;
+            };
             if id > 0 && self.lease_alive(group, id).is_none() {
                 return id;
             }

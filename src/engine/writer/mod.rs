@@ -23,6 +23,7 @@ use self::stage::{Group, Staged, StagedKind, Stager};
 use super::core::Shared;
 use super::protocol::{unanswered, Pending, Request};
 use crate::error::Result;
+use crate::format::frame::indexed_len;
 use crate::format::idx::IdxEntry;
 use crate::index::KeyRev;
 use crate::options::SyncPolicy;
@@ -204,9 +205,14 @@ impl Writer {
                 state.revs.push_active(IdxEntry {
                     revision: *revision,
                     offset: base + s.frame_at as u64,
-                    len: s.frame_len as u32,
+                    len: indexed_len(s.frame_len),
                 });
                 for (sub, e) in events.iter().enumerate() {
+                    #[allow(
+                        clippy::cast_possible_truncation,
+                        reason = "the events of a staged transaction, whose record is at most \
+                                  MAX_PAYLOAD bytes with at least 8 per op: far below 2^32"
+                    )]
                     let key_rev = KeyRev {
                         main: *revision,
                         sub: sub as u32,

@@ -57,6 +57,10 @@ pub(super) struct Stager {
 }
 
 impl Stager {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the lease id seed is the low 64 bits of the time in nanoseconds, on purpose"
+    )]
     pub(super) fn new(shared: Arc<Shared>) -> Stager {
         Stager {
             shared,
