@@ -388,8 +388,8 @@ enum Expected {
         range_end: Vec<u8>,
     },
     DuplicateKey(Vec<u8>),
-    /// Any `Error::InvalidArgument`.
-    InvalidArgument,
+    /// Any `Error::BadRequest`.
+    BadRequest,
     LeaseNotFound(i64),
     LeaseExists(i64),
 }
@@ -418,7 +418,7 @@ impl Expected {
                 },
             ) => key == k && range_end == e,
             (Expected::DuplicateKey(key), Error::DuplicateKeyInTxn { key: k }) => key == k,
-            (Expected::InvalidArgument, Error::InvalidArgument(_)) => true,
+            (Expected::BadRequest, Error::BadRequest { .. }) => true,
             (Expected::LeaseNotFound(id), Error::LeaseNotFound { id: i }) => id == i,
             (Expected::LeaseExists(id), Error::LeaseExists { id: i }) => id == i,
             _ => false,
@@ -458,7 +458,7 @@ struct Model {
 fn lease_missing(id: i64) -> Vec<Expected> {
     let mut errs = vec![Expected::LeaseNotFound(id)];
     if id <= 0 {
-        errs.push(Expected::InvalidArgument);
+        errs.push(Expected::BadRequest);
     }
     errs
 }
@@ -549,7 +549,7 @@ impl Model {
     fn grant_errors(&self, id: i64, ttl: i64) -> Vec<Expected> {
         let mut errs = Vec::new();
         if id < 0 || ttl < 1 {
-            errs.push(Expected::InvalidArgument);
+            errs.push(Expected::BadRequest);
         }
         if id > 0 && self.leases.contains_key(&id) {
             errs.push(Expected::LeaseExists(id));
@@ -693,7 +693,7 @@ impl Model {
     /// revision.
     fn compact(&mut self, rev: u64) -> Outcome<()> {
         if rev == 0 {
-            return Err(vec![Expected::InvalidArgument]);
+            return Err(vec![Expected::BadRequest]);
         }
         if rev <= self.compacted {
             return Err(vec![Expected::Compacted {
@@ -2131,7 +2131,7 @@ fn model_by_hand_leases() {
     assert_eq!(m.revoke(3), Ok(5));
     assert_eq!(m.revoke(3), Err(lease_missing(3)));
     assert_eq!(m.grant_errors(2, 1), vec![Expected::LeaseExists(2)]);
-    assert_eq!(m.grant_errors(0, 0), vec![Expected::InvalidArgument]);
+    assert_eq!(m.grant_errors(0, 0), vec![Expected::BadRequest]);
 
     // The same on a store, with the clock moved while it is open, while it
     // is closed, and onto deadlines; then two leases with equal deadlines

@@ -48,7 +48,7 @@ enum Expect {
     Duplicate,
     LeaseNotFound(i64),
     LeaseExists(i64),
-    InvalidArgument,
+    BadRequest,
     Closed,
 }
 
@@ -63,7 +63,7 @@ fn classify(e: &Error) -> Option<Expect> {
         Error::DuplicateKeyInTxn { .. } => Expect::Duplicate,
         Error::LeaseNotFound { id } => Expect::LeaseNotFound(*id),
         Error::LeaseExists { id } => Expect::LeaseExists(*id),
-        Error::InvalidArgument(_) => Expect::InvalidArgument,
+        Error::BadRequest { .. } => Expect::BadRequest,
         Error::Closed => Expect::Closed,
         _ => return None,
     })
@@ -197,7 +197,7 @@ fn arg_errs(a: &Action) -> Vec<Expect> {
         Action::Get(k, _) => key_errs(k, &mut out),
         Action::Range(r) => range_errs(&r.range, &mut out),
         Action::Watch(w) => range_errs(&w.range, &mut out),
-        Action::Grant(id, _) if *id < 0 => out.push(Expect::InvalidArgument),
+        Action::Grant(id, _) if *id < 0 => out.push(Expect::BadRequest),
         _ => {}
     }
     out
@@ -532,7 +532,7 @@ impl Model {
             (Action::Compact(rev, _), Actual::Unit(r)) => {
                 if *rev == 0 {
                     // Revision 0 is never a compaction point.
-                    let errs = [Expect::Compacted(self.compacted), Expect::InvalidArgument];
+                    let errs = [Expect::Compacted(self.compacted), Expect::BadRequest];
                     return expect_err(r, &errs);
                 }
                 if *rev <= self.compacted {
@@ -548,7 +548,7 @@ impl Model {
             (Action::Grant(id, ttl), Actual::Grant(r)) => {
                 let mut errs = Vec::new();
                 if *id < 0 || *ttl <= 0 {
-                    errs.push(Expect::InvalidArgument);
+                    errs.push(Expect::BadRequest);
                 }
                 if *id > 0 && self.leases.contains_key(id) {
                     errs.push(Expect::LeaseExists(*id));
@@ -558,7 +558,7 @@ impl Model {
                 }
                 // etcd refuses TTLs above 9e9 s; revkv may accept them
                 // (saturating the deadline) or refuse them the same way.
-                if *ttl > 9_000_000_000 && matches!(r, Err(Error::InvalidArgument(_))) {
+                if *ttl > 9_000_000_000 && matches!(r, Err(Error::BadRequest { .. })) {
                     return Ok(());
                 }
                 let got = expect_ok(r, None)?;

@@ -161,12 +161,14 @@ impl Shared {
         if self.lock_checkpoint_mark().as_ref() == Some(&mark) {
             return Ok(None);
         }
-        state
-            .revs
-            .active
-            .file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync of the active segment for a checkpoint", e))?;
+        let active = &state.revs.active;
+        active.file.sync_data().map_err(|e| {
+            Error::io_at(
+                "fdatasync for a checkpoint of the active segment",
+                &active.path,
+                e,
+            )
+        })?;
         let leases = self.lock_leases();
         let bytes = encode(&state, &mark, &leases);
         Ok(Some((mark, bytes)))

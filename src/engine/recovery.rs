@@ -59,10 +59,9 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         Some(found) => found,
         None if create_if_missing => (init_store(dir)?, FORMAT_VERSION),
         None => {
-            return Err(Error::InvalidArgument(format!(
-                "no revkv store in {}",
-                dir.display()
-            )))
+            return Err(Error::StoreNotFound {
+                path: dir.to_path_buf(),
+            })
         }
     };
     let Some((&active_id, sealed_ids)) = manifest.segments.split_last() else {
@@ -230,10 +229,9 @@ fn init_store(dir: &Path) -> Result<Manifest> {
 
 /// (file name, length) of every file in `dir`.
 fn list(dir: &Path) -> Result<Vec<(String, u64)>> {
-    let ctx = || format!("list {}", dir.display());
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(ctx(), e))? {
-        let entry = entry.map_err(|e| Error::io(ctx(), e))?;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io_at("list", dir, e))? {
+        let entry = entry.map_err(|e| Error::io_at("list", dir, e))?;
         let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
         out.push((entry.file_name().to_string_lossy().into_owned(), len));
     }
@@ -255,8 +253,7 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<()> {
         };
         if orphan {
             let path = dir.join(&name);
-            fs::remove_file(&path)
-                .map_err(|e| Error::io(format!("remove {}", path.display()), e))?;
+            fs::remove_file(&path).map_err(|e| Error::io_at("remove", &path, e))?;
             removed = true;
         }
     }
@@ -502,15 +499,14 @@ fn recover_active(
     };
     let active = ActiveSegment::open(dir, id, entries, end)?;
     if end < file_len && !scan.stale {
-        let ctx = |what: &str| format!("{what} the torn tail of {}", path.display());
         active
             .file
             .set_len(end)
-            .map_err(|e| Error::io(ctx("truncate"), e))?;
+            .map_err(|e| Error::io_at("truncate the torn tail of", &path, e))?;
         active
             .file
             .sync_all()
-            .map_err(|e| Error::io(ctx("fsync after truncating"), e))?;
+            .map_err(|e| Error::io_at("fsync after truncating the torn tail of", &path, e))?;
     }
     Ok((active, end))
 }

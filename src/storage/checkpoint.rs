@@ -37,7 +37,7 @@ pub(crate) fn remove(dir: &Path) -> Result<()> {
     match std::fs::remove_file(&path) {
         Ok(()) => sync_dir(dir),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
+        Err(e) => Err(Error::io_at("remove", &path, e)),
     }
 }
 

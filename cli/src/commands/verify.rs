@@ -20,7 +20,7 @@ pub fn verify<W: Write>(dir: &Path, out: &mut Printer<W>) -> Result<(), Stop> {
     let db = match Db::open(dir, Options::default().create_if_missing(false)) {
         Ok(db) => db,
         // Not a problem of the store: there is none, or another process has it.
-        Err(e @ (revkv::Error::Locked { .. } | revkv::Error::InvalidArgument(_))) => {
+        Err(e @ (revkv::Error::Locked { .. } | revkv::Error::StoreNotFound { .. })) => {
             return Err(e.into())
         }
         Err(e) => {
