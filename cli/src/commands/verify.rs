@@ -24,10 +24,8 @@ pub fn verify<W: Write>(dir: &Path, out: &mut Printer<W>) -> Result<(), Stop> {
             return Err(e.into())
         }
         Err(e) => {
-            let report = VerifyReport {
-                problems: vec![open_problem(dir, &e)],
-                ..VerifyReport::default()
-            };
+            let mut report = VerifyReport::default();
+            report.problems.push(open_problem(dir, &e));
             out.verify(&report, false).map_err(output_error)?;
             out.flush().map_err(output_error)?;
             let message = format!("the store could not be opened: {e}");
