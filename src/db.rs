@@ -87,6 +87,12 @@ impl Db {
         // An interrupted compaction is finished before the store is served
         // (and the checkpoint it made stale replaced).
         if compactor::rewrite_pending(&shared)? {
+            log::info!(
+                "revkv {}: finished the compaction at revision {}, left unfinished \
+                 when the store was last open (a crash or a failed rewrite)",
+                shared.dir.display(),
+                shared.manifest().compact_finished
+            );
             shared.write_checkpoint()?;
         }
         let writer: SharedWriter = Arc::new(Mutex::new(Writer::new(
@@ -432,6 +438,10 @@ impl Db {
             panicked |= t.join().is_err();
         }
         if panicked {
+            log::error!(
+                "revkv {}: a revkv thread panicked (a bug in revkv); no checkpoint saved",
+                self.shared.dir.display()
+            );
             return Err(Error::Poisoned {
                 cause: Arc::new(Error::Internal {
                     reason: "a revkv thread panicked".into(),
@@ -441,7 +451,13 @@ impl Db {
         // Every write is on disk now: checkpoint the key index, so that the
         // next open reads it instead of the whole log.
         let saved = match self.shared.poisoned() {
-            None => self.shared.write_checkpoint(),
+            None => self.shared.write_checkpoint().inspect_err(|e| {
+                log::warn!(
+                    "revkv {}: no key-index checkpoint saved at close (the next open \
+                     scans the whole log): {e}",
+                    self.shared.dir.display()
+                )
+            }),
             Some(_) => Ok(()),
         };
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();

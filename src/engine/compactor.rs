@@ -89,17 +89,37 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request
         auto_schedule(&shared, &mut samples);
         // A failed roll (the store is then poisoned) leaves the active
         // segment out of this compaction, nothing worse.
-        let _ = seal_active_for(&shared, &writer);
+        match seal_active_for(&shared, &writer) {
+            Ok(()) | Err(Error::Closed) => {}
+            Err(e) => log::warn!(
+                "revkv {}: compaction goes on without sealing the active segment: {e}",
+                shared.dir.display()
+            ),
+        }
         // A checkpoint that cannot be written only costs the next open a
         // full scan (the stale one no longer matches the MANIFEST), so it
         // does not fail the compaction.
         let result = rewrite_pending(&shared).map(|rewritten| {
             if rewritten {
-                let _ = checkpoint_on_writer(&shared, &writer);
+                match checkpoint_on_writer(&shared, &writer) {
+                    Ok(()) | Err(Error::Closed) => {}
+                    Err(e) => log::warn!(
+                        "revkv {}: no key-index checkpoint after compaction (the next open \
+                         scans the whole log): {e}",
+                        shared.dir.display()
+                    ),
+                }
             }
         });
         // Every waiter gets the same typed failure.
-        let result = result.map_err(Arc::new);
+        let result = result.map_err(|e| {
+            log::error!(
+                "revkv {}: compaction failed; the old segments stay in force and it is \
+                 tried again later: {e}",
+                shared.dir.display()
+            );
+            Arc::new(e)
+        });
         for w in waiters.drain(..) {
             let copy = match &result {
                 Ok(()) => Ok(()),
@@ -140,8 +160,16 @@ fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(u64, u64)>) {
         }
     };
     if target > compacted {
-        // A failure leaves the old files in force; it is tried again next tick.
-        let _ = schedule(shared, target);
+        // A failure leaves the old files in force; it is tried again next
+        // tick. A caller's compaction may have passed the target meanwhile.
+        match schedule(shared, target) {
+            Ok(()) | Err(Error::Compacted { .. }) => {}
+            Err(e) => log::warn!(
+                "revkv {}: auto-compaction could not schedule revision {target} \
+                 (tried again next tick): {e}",
+                shared.dir.display()
+            ),
+        }
     }
 }
 

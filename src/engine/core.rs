@@ -142,12 +142,17 @@ impl Shared {
         Ok(())
     }
 
-    /// Marks the store as failed for writes because of `cause`. Returns `cause`, shared, for the replies that report
+    /// Marks the store as failed for writes because of `cause`, and logs it
+    /// the first time. Returns `cause`, shared, for the replies that report
     /// it.
     pub(crate) fn poison(&self, cause: Error) -> Arc<Error> {
         let cause = Arc::new(cause);
         let mut p = self.poison.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_none() {
+            log::error!(
+                "revkv {}: writes are refused from now on (reopen to recover): {cause}",
+                self.dir.display()
+            );
             *p = Some(Arc::clone(&cause));
         }
         cause

@@ -80,6 +80,14 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     }
     let from_checkpoint = log.is_some();
     if !from_checkpoint {
+        if base_mark.is_some() {
+            log::warn!(
+                "revkv {}: key-index checkpoint discarded: the log does not hold the frames \
+                 it covers as it recorded them (lost in a crash, rewritten or damaged); \
+                 scanning the whole log",
+                dir.display()
+            );
+        }
         // No checkpoint, or one that does not fit the log: it goes, so that
         // it can never seem to fit a log rewritten after a crash (§8a.3).
         checkpoint_file::remove(dir)?;
@@ -125,6 +133,10 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         // says so before anything is appended, and an older build then
         // refuses the store instead of misreading it (format.md §11).
         write_manifest(dir, &manifest)?;
+        log::info!(
+            "revkv {}: MANIFEST upgraded from format version {version} to {FORMAT_VERSION}",
+            dir.display()
+        );
     }
     Ok(Recovered {
         state,
@@ -254,6 +266,11 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<()> {
         if orphan {
             let path = dir.join(&name);
             fs::remove_file(&path).map_err(|e| Error::io_at("remove", &path, e))?;
+            log::info!(
+                "revkv {}: removed {name}, left behind by an interrupted install, roll, \
+                 compaction or store creation",
+                dir.display()
+            );
             removed = true;
         }
     }
@@ -482,6 +499,11 @@ fn recover_sealed(
         }
     }
     write_index(dir, id, &entries)?;
+    log::warn!(
+        "revkv {}: the index of segment {} was missing or did not match its frames; rebuilt",
+        dir.display(),
+        path.display()
+    );
     SealedSegment::open(dir, id).map(Some)
 }
 
@@ -492,10 +514,16 @@ fn recover_active(
     apply_from: u64,
 ) -> Result<(ActiveSegment, u64)> {
     let path = segment_path(dir, id);
-    let (entries, end, file_len) = {
+    let (entries, end, file_len, torn_data) = {
         let bytes = map_file(&path)?;
         let (entries, end) = scan_segment(&path, id, &bytes, true, apply_from, scan)?;
-        (entries, end, bytes.len() as u64)
+        // Zeros past the last frame are only space allocated ahead of the
+        // appends; anything else is a write the crash tore.
+        let torn_data = usize::try_from(end)
+            .ok()
+            .and_then(|end| bytes.get(end..))
+            .is_some_and(|tail| tail.iter().any(|&b| b != 0));
+        (entries, end, bytes.len() as u64, torn_data)
     };
     let active = ActiveSegment::open(dir, id, entries, end)?;
     if end < file_len && !scan.stale {
@@ -507,6 +535,23 @@ fn recover_active(
             .file
             .sync_all()
             .map_err(|e| Error::io_at("fsync after truncating the torn tail of", &path, e))?;
+        if torn_data {
+            log::warn!(
+                "revkv {}: torn tail truncated: {} bytes of an incomplete or damaged write \
+                 after the last whole frame (offset {end}) of {}",
+                dir.display(),
+                file_len - end,
+                path.display()
+            );
+        } else {
+            log::info!(
+                "revkv {}: {} bytes of preallocated space cut after the last frame \
+                 (offset {end}) of {}",
+                dir.display(),
+                file_len - end,
+                path.display()
+            );
+        }
     }
     Ok((active, end))
 }
