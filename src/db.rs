@@ -60,23 +60,15 @@ pub struct Db {
 impl Db {
     /// Opens (creating if allowed) the store in directory `path`. Returns only
     /// after recovery has rebuilt the full key index. Fails with
-    /// [`Error::Locked`] at once if another `Db` has the directory open.
+    /// [`Error::Locked`] at once if another `Db` has the directory open, and
+    /// with [`Error::StoreNotFound`] when the directory holds no store and
+    /// [`Options::create_if_missing`] is off.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let dir = path.as_ref().to_path_buf();
         if options.create_if_missing {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io(format!("create directory {}", dir.display()), e))?;
-        } else if !dir.is_dir() {
-            return Err(Error::InvalidArgument(format!(
-                "no directory {}",
-                dir.display()
-            )));
-        }
-        if !options.create_if_missing && !dir.join(crate::storage::files::MANIFEST).exists() {
-            return Err(Error::InvalidArgument(format!(
-                "no revkv store in {}",
-                dir.display()
-            )));
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io_at("create directory", &dir, e))?;
+        } else if !dir.is_dir() || !dir.join(crate::storage::files::MANIFEST).exists() {
+            return Err(Error::StoreNotFound { path: dir });
         }
         let lock = DirLock::acquire(&dir)?;
         let recovered = recover(&dir, options.create_if_missing, options.segment_size)?;
@@ -95,6 +87,12 @@ impl Db {
         // An interrupted compaction is finished before the store is served
         // (and the checkpoint it made stale replaced).
         if compactor::rewrite_pending(&shared)? {
+            log::info!(
+                "revkv {}: finished the compaction at revision {}, left unfinished \
+                 when the store was last open (a crash or a failed rewrite)",
+                shared.dir.display(),
+                shared.manifest().compact_finished
+            );
             shared.write_checkpoint()?;
         }
         let writer: SharedWriter = Arc::new(Mutex::new(Writer::new(
@@ -299,7 +297,7 @@ impl Db {
     /// [`Error::LeaseExists`] if that id is live.
     pub fn lease_grant_with_id(&self, id: i64, ttl: i64) -> Result<LeaseGrantResponse> {
         if id < 0 {
-            return Err(Error::InvalidArgument(format!("lease id {id} is negative")));
+            return Err(Error::bad_request(format!("lease id {id} is negative")));
         }
         self.check_open()?;
         self.request(|reply| Request::LeaseGrant { id, ttl, reply })
@@ -384,8 +382,8 @@ impl Db {
         if let ExportItem::Header { .. } = item {
             let empty = self.current_revision() == 0 && self.shared.lock_leases().leases.is_empty();
             if !empty {
-                return Err(Error::InvalidArgument(
-                    "import of a header into a store that is not empty".into(),
+                return Err(Error::bad_request(
+                    "import of a header into a store that is not empty",
                 ));
             }
             return Ok(());
@@ -440,14 +438,26 @@ impl Db {
             panicked |= t.join().is_err();
         }
         if panicked {
+            log::error!(
+                "revkv {}: a revkv thread panicked (a bug in revkv); no checkpoint saved",
+                self.shared.dir.display()
+            );
             return Err(Error::Poisoned {
-                cause: "a revkv thread panicked".into(),
+                cause: Arc::new(Error::Internal {
+                    reason: "a revkv thread panicked".into(),
+                }),
             });
         }
         // Every write is on disk now: checkpoint the key index, so that the
         // next open reads it instead of the whole log.
         let saved = match self.shared.poisoned() {
-            None => self.shared.write_checkpoint(),
+            None => self.shared.write_checkpoint().inspect_err(|e| {
+                log::warn!(
+                    "revkv {}: no key-index checkpoint saved at close (the next open \
+                     scans the whole log): {e}",
+                    self.shared.dir.display()
+                )
+            }),
             Some(_) => Ok(()),
         };
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();

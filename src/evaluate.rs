@@ -279,10 +279,9 @@ fn put(
     };
     let head = view.head(&p.key)?;
     if head.kv.as_ref().is_some_and(|kv| kv.version >= MAX_COUNTER) {
-        return Err(Error::InvalidArgument(format!(
-            "the version of {:?} cannot grow further",
-            String::from_utf8_lossy(&p.key)
-        )));
+        return Err(Error::Exhausted {
+            counter: crate::error::Counter::Version { key: p.key },
+        });
     }
     let kv = KeyValue {
         create_revision: head.kv.as_ref().map_or(rev, |kv| kv.create_revision),

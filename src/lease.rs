@@ -14,6 +14,7 @@ use std::collections::{BTreeSet, HashMap};
 
 /// The answer to a lease grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LeaseGrantResponse {
     /// The lease id.
     pub id: i64,
@@ -21,8 +22,16 @@ pub struct LeaseGrantResponse {
     pub ttl: i64,
 }
 
+impl LeaseGrantResponse {
+    /// The answer to a grant of lease `id` for `ttl` seconds.
+    pub fn new(id: i64, ttl: i64) -> LeaseGrantResponse {
+        LeaseGrantResponse { id, ttl }
+    }
+}
+
 /// What [`Db::lease_time_to_live`](crate::Db::lease_time_to_live) reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LeaseTimeToLive {
     /// The lease id.
     pub id: i64,
@@ -32,6 +41,40 @@ pub struct LeaseTimeToLive {
     pub granted_ttl: i64,
     /// Keys attached to it, when asked for.
     pub keys: Vec<Vec<u8>>,
+}
+
+impl LeaseTimeToLive {
+    /// Lease `id` with `ttl` seconds left of the `granted_ttl` it was
+    /// granted with, its keys not asked for.
+    pub fn new(id: i64, ttl: i64, granted_ttl: i64) -> LeaseTimeToLive {
+        LeaseTimeToLive {
+            id,
+            ttl,
+            granted_ttl,
+            keys: Vec::new(),
+        }
+    }
+
+    /// Sets the keys attached to the lease.
+    pub fn keys(mut self, keys: Vec<Vec<u8>>) -> LeaseTimeToLive {
+        self.keys = keys;
+        self
+    }
+
+    /// What etcd answers for lease `id` when it is unknown, revoked or
+    /// expired: TTL -1, granted TTL 0, no keys. ([`Db::lease_time_to_live`]
+    /// fails with [`Error::LeaseNotFound`](crate::Error::LeaseNotFound)
+    /// instead; a server answering as etcd does builds this.)
+    ///
+    /// [`Db::lease_time_to_live`]: crate::Db::lease_time_to_live
+    pub fn not_found(id: i64) -> LeaseTimeToLive {
+        LeaseTimeToLive {
+            id,
+            ttl: -1,
+            granted_ttl: 0,
+            keys: Vec::new(),
+        }
+    }
 }
 
 /// One live lease.

@@ -67,7 +67,7 @@ mod watch;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
 pub use engine::verify::{Problem, VerifyReport};
-pub use error::{Error, Result};
+pub use error::{Counter, Error, Result};
 pub use export::{ExportItem, ExportOp};
 pub use lease::{LeaseGrantResponse, LeaseTimeToLive};
 pub use options::{AutoCompaction, Compression, Options, SyncPolicy};

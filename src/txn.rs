@@ -207,6 +207,7 @@ impl Txn {
 
 /// The answer to a [`Txn`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TxnResponse {
     /// The store revision after the transaction: its own revision when it
     /// wrote, the current revision otherwise.
@@ -215,6 +216,30 @@ pub struct TxnResponse {
     pub succeeded: bool,
     /// One answer per operation of the branch that ran.
     pub responses: Vec<OpResponse>,
+}
+
+/// Builders (see [`RangeResponse::new`](crate::RangeResponse::new)).
+impl TxnResponse {
+    /// The answer at `revision` of a transaction whose compares failed and
+    /// that has no answers yet.
+    pub fn new(revision: u64) -> TxnResponse {
+        TxnResponse {
+            revision,
+            ..TxnResponse::default()
+        }
+    }
+
+    /// Sets whether every compare held (and `success` ran).
+    pub fn succeeded(mut self, succeeded: bool) -> TxnResponse {
+        self.succeeded = succeeded;
+        self
+    }
+
+    /// Sets the answers, one per operation of the branch that ran.
+    pub fn responses(mut self, responses: Vec<OpResponse>) -> TxnResponse {
+        self.responses = responses;
+        self
+    }
 }
 
 /// Limits that requests are checked against before anything happens.

@@ -160,6 +160,7 @@ impl KeyRange {
 
 /// A read of one key or a range of keys at a revision.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RangeRequest {
     /// The keys to read.
     pub range: KeyRange,
@@ -224,6 +225,7 @@ impl RangeRequest {
 
 /// The answer to a [`RangeRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RangeResponse {
     /// The store revision the read was served at.
     pub revision: u64,
@@ -235,8 +237,41 @@ pub struct RangeResponse {
     pub more: bool,
 }
 
+/// Builders, for code that makes answers (a server relaying them, a test
+/// model predicting them); the struct is `#[non_exhaustive]` so that fields
+/// can be added.
+impl RangeResponse {
+    /// An answer served at `revision`, with no key-values, a count of 0 and
+    /// `more` false.
+    pub fn new(revision: u64) -> RangeResponse {
+        RangeResponse {
+            revision,
+            ..RangeResponse::default()
+        }
+    }
+
+    /// Sets the key-values (the count is set separately).
+    pub fn kvs(mut self, kvs: Vec<KeyValue>) -> RangeResponse {
+        self.kvs = kvs;
+        self
+    }
+
+    /// Sets how many keys the range holds, whatever the limit.
+    pub fn count(mut self, count: u64) -> RangeResponse {
+        self.count = count;
+        self
+    }
+
+    /// Sets whether the limit cut the answer short.
+    pub fn more(mut self, more: bool) -> RangeResponse {
+        self.more = more;
+        self
+    }
+}
+
 /// A put of one key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PutRequest {
     /// The key.
     pub key: Vec<u8>,
@@ -275,6 +310,7 @@ impl PutRequest {
 
 /// The answer to a put.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PutResponse {
     /// The revision of the write.
     pub revision: u64,
@@ -282,8 +318,27 @@ pub struct PutResponse {
     pub prev_kv: Option<KeyValue>,
 }
 
+/// Builders (see [`RangeResponse::new`]).
+impl PutResponse {
+    /// The answer to a put written at `revision`, without a previous
+    /// key-value.
+    pub fn new(revision: u64) -> PutResponse {
+        PutResponse {
+            revision,
+            prev_kv: None,
+        }
+    }
+
+    /// Sets the key-value before the put.
+    pub fn prev_kv(mut self, prev_kv: Option<KeyValue>) -> PutResponse {
+        self.prev_kv = prev_kv;
+        self
+    }
+}
+
 /// A delete of one key or a range of keys.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct DeleteRequest {
     /// The keys to delete.
     pub range: KeyRange,
@@ -324,6 +379,7 @@ impl DeleteRequest {
 
 /// The answer to a delete.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct DeleteResponse {
     /// The revision of the write, or the current revision when nothing was
     /// deleted (a delete of nothing consumes no revision).
@@ -334,8 +390,32 @@ pub struct DeleteResponse {
     pub prev_kvs: Vec<KeyValue>,
 }
 
+/// Builders (see [`RangeResponse::new`]).
+impl DeleteResponse {
+    /// The answer to a delete at `revision` that deleted nothing.
+    pub fn new(revision: u64) -> DeleteResponse {
+        DeleteResponse {
+            revision,
+            ..DeleteResponse::default()
+        }
+    }
+
+    /// Sets how many keys were deleted.
+    pub fn deleted(mut self, deleted: u64) -> DeleteResponse {
+        self.deleted = deleted;
+        self
+    }
+
+    /// Sets the deleted key-values (the count is set separately).
+    pub fn prev_kvs(mut self, prev_kvs: Vec<KeyValue>) -> DeleteResponse {
+        self.prev_kvs = prev_kvs;
+        self
+    }
+}
+
 /// Figures about an open store.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Stats {
     /// The current store revision.
     pub revision: u64,

@@ -23,6 +23,7 @@ const BUFFER_RESPONSES: usize = 64;
 
 /// What to watch and from where.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WatchRequest {
     /// The keys watched.
     pub range: KeyRange,
@@ -110,6 +111,7 @@ impl WatchRequest {
 
 /// One message of a watch stream.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WatchResponse {
     /// The watcher's id.
     pub watch_id: u64,
@@ -124,6 +126,40 @@ pub struct WatchResponse {
     pub compact_revision: u64,
     /// True for a progress notification (no events).
     pub progress_notify: bool,
+}
+
+/// Builders, for code that makes responses (a server relaying them, a test
+/// predicting them); the struct is `#[non_exhaustive]` so that fields can
+/// be added.
+impl WatchResponse {
+    /// A response of watcher `watch_id` with header revision `revision`,
+    /// and no events yet.
+    pub fn new(watch_id: u64, revision: u64) -> WatchResponse {
+        WatchResponse {
+            watch_id,
+            revision,
+            ..WatchResponse::default()
+        }
+    }
+
+    /// Sets the events.
+    pub fn events(mut self, events: Vec<Event>) -> WatchResponse {
+        self.events = events;
+        self
+    }
+
+    /// Sets the compaction revision (non-zero: the watch fell below it and
+    /// ends).
+    pub fn compact_revision(mut self, compact_revision: u64) -> WatchResponse {
+        self.compact_revision = compact_revision;
+        self
+    }
+
+    /// Sets whether this is a progress notification.
+    pub fn progress_notify(mut self, progress_notify: bool) -> WatchResponse {
+        self.progress_notify = progress_notify;
+        self
+    }
 }
 
 /// Why a watcher's receive returned without a response.

@@ -1931,13 +1931,13 @@ fn check_open_store(
             WatchRequest::new(KeyRange::all())
                 .start_revision(rng.between(lo, current + 1))
                 .prev_kv(),
-            WatchRequest {
-                range: KeyRange::range(a, b),
-                start_revision: rng.between(lo, current + 1),
-                prev_kv: rng.chance(50),
-                no_put: rng.chance(20),
-                no_delete: rng.chance(20),
-                progress_notify: None,
+            {
+                let mut req = WatchRequest::new(KeyRange::range(a, b))
+                    .start_revision(rng.between(lo, current + 1));
+                req.prev_kv = rng.chance(50);
+                req.no_put = rng.chance(20);
+                req.no_delete = rng.chance(20);
+                req
             },
         ];
         for req in requests {

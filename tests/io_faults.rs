@@ -18,8 +18,24 @@ fn case(fault: &str, expect_in_message: &str) {
     let failed = db.put("k-fail", "never acknowledged");
     std::env::remove_var("REVKV_FAILPOINT");
     match &failed {
-        Err(Error::Poisoned { cause }) => {
-            assert!(cause.contains(expect_in_message), "{fault}: {cause}")
+        Err(e @ Error::Poisoned { cause }) => {
+            // The typed I/O error is kept, with the file it concerns and its
+            // source, and is the poisoned error's source in turn.
+            let Error::Io { path, source, .. } = &**cause else {
+                panic!("{fault}: expected an I/O cause, got {cause:?}");
+            };
+            assert!(
+                source.to_string().contains(expect_in_message),
+                "{fault}: {source}"
+            );
+            let path = path.as_deref().expect("the segment's path");
+            assert_eq!(path.parent(), Some(dir.path()), "{fault}: {path:?}");
+            assert_eq!(path.extension().and_then(|x| x.to_str()), Some("seg"));
+            let inner = std::error::Error::source(e).expect("source");
+            assert!(inner.to_string().contains(expect_in_message), "{inner}");
+            let io = std::error::Error::source(inner).expect("the io::Error");
+            assert!(io.to_string().contains(expect_in_message), "{io}");
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
         }
         other => panic!("{fault}: expected Poisoned, got {other:?}"),
     }

@@ -190,6 +190,32 @@ fn second_open_is_locked() {
 }
 
 #[test]
+fn no_store_without_create_if_missing_is_store_not_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let absent = dir.path().join("absent");
+    for path in [absent.as_path(), dir.path()] {
+        let err = Db::open(path, Options::default().create_if_missing(false))
+            .map(drop)
+            .expect_err("no store");
+        assert!(
+            matches!(&err, Error::StoreNotFound { path: named } if named == path),
+            "{}: {err:?}",
+            path.display()
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("no revkv store in {}", path.display())
+        );
+    }
+    // Nothing was created.
+    assert!(!absent.exists());
+    assert!(std::fs::read_dir(dir.path())
+        .expect("list")
+        .next()
+        .is_none());
+}
+
+#[test]
 fn bad_input_is_a_typed_error_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(
@@ -210,6 +236,14 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     assert!(matches!(
         db.put_with(PutRequest::new("k", "v").lease(7)),
         Err(Error::LeaseNotFound { id: 7 })
+    ));
+    assert!(matches!(
+        db.lease_grant_with_id(-3, 10),
+        Err(Error::BadRequest { reason }) if reason.contains("-3")
+    ));
+    assert!(matches!(
+        db.compact(0),
+        Err(Error::BadRequest { reason }) if reason.contains("revision 0")
     ));
     assert_eq!(db.current_revision(), 1);
     assert_eq!(db.get("k").expect("get").expect("present").version, 1);

@@ -70,7 +70,7 @@ fn grant_attach_keep_alive_and_revoke() {
     ));
     assert_eq!(db.current_revision(), rev, "failed calls change nothing");
     assert_eq!(db.leases().expect("leases"), Vec::<i64>::new());
-    assert!(matches!(db.lease_grant(0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(db.lease_grant(0), Err(Error::BadRequest { .. })));
     let chosen = db.lease_grant_with_id(42, 5).expect("grant with id");
     assert_eq!(chosen.id, 42);
     assert!(matches!(
@@ -218,7 +218,7 @@ fn huge_or_non_positive_ttls_are_refused_without_harm() {
     let db = Db::open(dir.path(), Options::default()).expect("open");
     for ttl in [0, -5, i64::MAX / 100, i64::MAX] {
         assert!(
-            matches!(db.lease_grant(ttl), Err(Error::InvalidArgument(_))),
+            matches!(db.lease_grant(ttl), Err(Error::BadRequest { .. })),
             "ttl {ttl}"
         );
     }

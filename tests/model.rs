@@ -388,8 +388,8 @@ enum Expected {
         range_end: Vec<u8>,
     },
     DuplicateKey(Vec<u8>),
-    /// Any `Error::InvalidArgument`.
-    InvalidArgument,
+    /// Any `Error::BadRequest`.
+    BadRequest,
     LeaseNotFound(i64),
     LeaseExists(i64),
 }
@@ -418,7 +418,7 @@ impl Expected {
                 },
             ) => key == k && range_end == e,
             (Expected::DuplicateKey(key), Error::DuplicateKeyInTxn { key: k }) => key == k,
-            (Expected::InvalidArgument, Error::InvalidArgument(_)) => true,
+            (Expected::BadRequest, Error::BadRequest { .. }) => true,
             (Expected::LeaseNotFound(id), Error::LeaseNotFound { id: i }) => id == i,
             (Expected::LeaseExists(id), Error::LeaseExists { id: i }) => id == i,
             _ => false,
@@ -458,7 +458,7 @@ struct Model {
 fn lease_missing(id: i64) -> Vec<Expected> {
     let mut errs = vec![Expected::LeaseNotFound(id)];
     if id <= 0 {
-        errs.push(Expected::InvalidArgument);
+        errs.push(Expected::BadRequest);
     }
     errs
 }
@@ -549,7 +549,7 @@ impl Model {
     fn grant_errors(&self, id: i64, ttl: i64) -> Vec<Expected> {
         let mut errs = Vec::new();
         if id < 0 || ttl < 1 {
-            errs.push(Expected::InvalidArgument);
+            errs.push(Expected::BadRequest);
         }
         if id > 0 && self.leases.contains_key(&id) {
             errs.push(Expected::LeaseExists(id));
@@ -580,12 +580,12 @@ impl Model {
     /// Remaining time is in whole seconds, rounded up.
     fn time_to_live(&self, id: i64, keys: bool) -> Outcome<LeaseTimeToLive> {
         let l = self.leases.get(&id).ok_or_else(|| lease_missing(id))?;
-        Ok(LeaseTimeToLive {
-            id,
-            ttl: l.deadline.saturating_sub(self.now).div_ceil(1000) as i64,
-            granted_ttl: l.ttl,
-            keys: if keys { self.attached(id) } else { Vec::new() },
-        })
+        let left = l.deadline.saturating_sub(self.now).div_ceil(1000) as i64;
+        Ok(LeaseTimeToLive::new(id, left, l.ttl).keys(if keys {
+            self.attached(id)
+        } else {
+            Vec::new()
+        }))
     }
 
     /// A revoke (or expiry): every attached key deleted in one revision
@@ -666,12 +666,10 @@ impl Model {
         if spec.keys_only {
             kvs.iter_mut().for_each(|kv| kv.value.clear());
         }
-        RangeResponse {
-            revision,
-            kvs,
-            count,
-            more,
-        }
+        RangeResponse::new(revision)
+            .kvs(kvs)
+            .count(count)
+            .more(more)
     }
 
     fn range(&self, spec: &RangeSpec) -> Outcome<RangeResponse> {
@@ -693,7 +691,7 @@ impl Model {
     /// revision.
     fn compact(&mut self, rev: u64) -> Outcome<()> {
         if rev == 0 {
-            return Err(vec![Expected::InvalidArgument]);
+            return Err(vec![Expected::BadRequest]);
         }
         if rev <= self.compacted {
             return Err(vec![Expected::Compacted {
@@ -837,10 +835,11 @@ impl Model {
                     };
                     local.insert(key, kv);
                     wrote = true;
-                    responses.push(OpResponse::Put(PutResponse {
-                        revision: 0,
-                        prev_kv: if *prev_kv { head } else { None },
-                    }));
+                    responses.push(OpResponse::Put(PutResponse::new(0).prev_kv(if *prev_kv {
+                        head
+                    } else {
+                        None
+                    })));
                 }
                 TOp::Delete { range, prev_kv } => {
                     let victims = Model::live(&local, range);
@@ -848,11 +847,11 @@ impl Model {
                         local.remove(&kv.key);
                     }
                     wrote |= !victims.is_empty();
-                    responses.push(OpResponse::Delete(DeleteResponse {
-                        revision: 0,
-                        deleted: victims.len() as u64,
-                        prev_kvs: if *prev_kv { victims } else { Vec::new() },
-                    }));
+                    responses.push(OpResponse::Delete(
+                        DeleteResponse::new(0)
+                            .deleted(victims.len() as u64)
+                            .prev_kvs(if *prev_kv { victims } else { Vec::new() }),
+                    ));
                 }
                 TOp::Range(spec) => {
                     // At revision 0 a transaction reads its own writes; at
@@ -878,11 +877,9 @@ impl Model {
         if wrote {
             self.snaps.push(local);
         }
-        Ok(TxnResponse {
-            revision,
-            succeeded,
-            responses,
-        })
+        Ok(TxnResponse::new(revision)
+            .succeeded(succeeded)
+            .responses(responses))
     }
 }
 
@@ -1355,10 +1352,7 @@ fn run(config: Config, steps: &[Step]) -> Model {
                                 model.leases.keys()
                             );
                         }
-                        let want = LeaseGrantResponse {
-                            id: if *id == 0 { r.id } else { *id },
-                            ttl: *ttl,
-                        };
+                        let want = LeaseGrantResponse::new(if *id == 0 { r.id } else { *id }, *ttl);
                         assert_eq!(r, want, "{ctx}: response");
                         model.grant(r.id, *ttl);
                     }
@@ -1480,12 +1474,7 @@ fn run_probe(
                 // Either not revoked yet (nothing left, the keys still
                 // attached) or gone.
                 let l = model.leases[&id];
-                let live = LeaseTimeToLive {
-                    id,
-                    ttl: 0,
-                    granted_ttl: l.ttl,
-                    keys: model.attached(id),
-                };
+                let live = LeaseTimeToLive::new(id, 0, l.ttl).keys(model.attached(id));
                 match got {
                     Ok(t) => assert_eq!(t, live, "{ctx}: due, not yet revoked"),
                     Err(e) => check(
@@ -1846,10 +1835,9 @@ fn model_by_hand_generations_and_deletes() {
     let r = m.txn(&single(put(0, 3)), &[]).expect("put");
     assert_eq!(
         r.responses,
-        vec![OpResponse::Put(PutResponse {
-            revision: 3,
-            prev_kv: Some(kv("a", "v1", 1, 1, 1)),
-        })]
+        vec![OpResponse::Put(
+            PutResponse::new(3).prev_kv(Some(kv("a", "v1", 1, 1, 1)))
+        )]
     );
     assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v3", 1, 3, 2)));
     // rev 4: delete prefix "a" takes a and a/1, in key order.
@@ -1860,11 +1848,11 @@ fn model_by_hand_generations_and_deletes() {
     let r = m.txn(&single(del.clone()), &[]).expect("delete");
     assert_eq!(
         r.responses,
-        vec![OpResponse::Delete(DeleteResponse {
-            revision: 4,
-            deleted: 2,
-            prev_kvs: vec![kv("a", "v3", 1, 3, 2), kv("a/1", "v2", 2, 2, 1)],
-        })]
+        vec![OpResponse::Delete(
+            DeleteResponse::new(4)
+                .deleted(2)
+                .prev_kvs(vec![kv("a", "v3", 1, 3, 2), kv("a/1", "v2", 2, 2, 1)])
+        )]
     );
     assert!(m.state().is_empty());
     // Deleting nothing consumes no revision.
@@ -1974,27 +1962,16 @@ fn model_by_hand_transactions() {
     let r = m.txn(&t, &ops).expect("txn");
     assert_eq!(
         r,
-        TxnResponse {
-            revision: 2,
-            succeeded: true,
-            responses: vec![
-                OpResponse::Put(PutResponse {
-                    revision: 2,
-                    prev_kv: None
-                }),
-                OpResponse::Range(RangeResponse {
-                    revision: 2,
-                    kvs: vec![kv("a", "", 2, 2, 1)],
-                    count: 2,
-                    more: true,
-                }),
-                OpResponse::Delete(DeleteResponse {
-                    revision: 2,
-                    deleted: 1,
-                    prev_kvs: vec![],
-                }),
-            ],
-        }
+        TxnResponse::new(2).succeeded(true).responses(vec![
+            OpResponse::Put(PutResponse::new(2)),
+            OpResponse::Range(
+                RangeResponse::new(2)
+                    .kvs(vec![kv("a", "", 2, 2, 1)])
+                    .count(2)
+                    .more(true)
+            ),
+            OpResponse::Delete(DeleteResponse::new(2).deleted(1)),
+        ])
     );
     // Same compare again: b is gone, so it compares as version 0 and the
     // failure branch (empty) runs: no write, no revision.
@@ -2100,11 +2077,9 @@ fn model_by_hand_leases() {
     }
     assert_eq!(m.state()[&b"a"[..]].lease, 1);
     assert_eq!(m.state()[&b"b"[..]].lease, 0);
-    let ttl = |id, ttl, granted_ttl, keys: &[&str]| LeaseTimeToLive {
-        id,
-        ttl,
-        granted_ttl,
-        keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+    let ttl = |id, ttl, granted_ttl, keys: &[&str]| {
+        LeaseTimeToLive::new(id, ttl, granted_ttl)
+            .keys(keys.iter().map(|k| k.as_bytes().to_vec()).collect())
     };
     assert_eq!(m.time_to_live(1, true), Ok(ttl(1, 2, 2, &["a"])));
     // 500 ms left rounds up to 1 s; a keep-alive renews to the full TTL.
@@ -2131,7 +2106,7 @@ fn model_by_hand_leases() {
     assert_eq!(m.revoke(3), Ok(5));
     assert_eq!(m.revoke(3), Err(lease_missing(3)));
     assert_eq!(m.grant_errors(2, 1), vec![Expected::LeaseExists(2)]);
-    assert_eq!(m.grant_errors(0, 0), vec![Expected::InvalidArgument]);
+    assert_eq!(m.grant_errors(0, 0), vec![Expected::BadRequest]);
 
     // The same on a store, with the clock moved while it is open, while it
     // is closed, and onto deadlines; then two leases with equal deadlines

@@ -111,21 +111,11 @@ fn good(h: &History, req: &WatchRequest, start: u64) -> Vec<WatchResponse> {
 }
 
 fn resp(rev: u64, events: Vec<Event>) -> WatchResponse {
-    WatchResponse {
-        watch_id: 7,
-        revision: rev,
-        events,
-        ..WatchResponse::default()
-    }
+    WatchResponse::new(7, rev).events(events)
 }
 
 fn progress(rev: u64) -> WatchResponse {
-    WatchResponse {
-        watch_id: 7,
-        revision: rev,
-        progress_notify: true,
-        ..WatchResponse::default()
-    }
+    WatchResponse::new(7, rev).progress_notify(true)
 }
 
 fn all_from(start: u64) -> WatchRequest {
@@ -400,12 +390,7 @@ fn catches_filter_prev_kv_and_content_errors() {
 fn checks_compacted_endings() {
     let mut h = history();
     h.compacted(5);
-    let compacted = WatchResponse {
-        watch_id: 7,
-        revision: 6,
-        compact_revision: 5,
-        ..WatchResponse::default()
-    };
+    let compacted = WatchResponse::new(7, 6).compact_revision(5);
     let mut r = good(&h, &all_from(1), 1);
     r.truncate(2);
     r.push(compacted.clone());

@@ -443,8 +443,12 @@ fn write_dump(db: &Db, history: bool, writer: &mut dyn Write) -> Result<Counts, 
             .map_err(io::Error::from)
             .and_then(|()| w.write_all(b"\n"));
         written.map_err(|e| {
-            // Stops the export; the I/O error is reported instead.
-            let stop = revkv::Error::InvalidArgument(format!("write the dump: {e}"));
+            // Stops the export; the I/O error itself is reported instead.
+            let stop = revkv::Error::Io {
+                context: "write the dump".into(),
+                path: None,
+                source: io::Error::from(e.kind()),
+            };
             failed = Some(e);
             stop
         })
@@ -588,7 +592,7 @@ fn restore_into(dir: &Path, mut input: impl BufRead, renew_leases: bool) -> Resu
         let line_no = reader.line;
         db.import(item).map_err(|e| {
             let code = match e {
-                revkv::Error::InvalidArgument(_) => EXIT_BAD_INPUT,
+                revkv::Error::BadRequest { .. } => EXIT_BAD_INPUT,
                 _ => EXIT_FAILED,
             };
             Failure::new(code, format!("dump line {line_no}: {e}"))

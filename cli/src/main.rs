@@ -21,6 +21,7 @@ mod dump;
 mod error;
 mod interrupt;
 mod lease_id;
+mod logging;
 mod ops;
 mod output;
 mod sort;
@@ -41,6 +42,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // clap prints its own usage errors and exits with status 2 (0 for --help).
     let cli = Cli::parse();
+    logging::init();
     match run(cli) {
         Ok(()) | Err(Stop::Quiet) => ExitCode::SUCCESS,
         Err(Stop::Report(failure)) => {

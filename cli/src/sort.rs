@@ -161,12 +161,9 @@ mod tests {
 
     #[test]
     fn sorts_like_etcd() {
-        let resp = RangeResponse {
-            revision: 9,
-            kvs: vec![kv("a", "1", 3), kv("f", "1", 1), kv("t", "v", 2)],
-            count: 3,
-            more: false,
-        };
+        let resp = RangeResponse::new(9)
+            .kvs(vec![kv("a", "1", 3), kv("f", "1", 1), kv("t", "v", 2)])
+            .count(3);
         // Recorded from etcd 3.4: `get "" --prefix --sort-by=VALUE
         // --order=DESCEND` puts equal values in key order.
         let sort = Sort::parse(Some("value"), Some("DESCEND")).expect("parse");

@@ -48,7 +48,7 @@ enum Expect {
     Duplicate,
     LeaseNotFound(i64),
     LeaseExists(i64),
-    InvalidArgument,
+    BadRequest,
     Closed,
 }
 
@@ -63,7 +63,7 @@ fn classify(e: &Error) -> Option<Expect> {
         Error::DuplicateKeyInTxn { .. } => Expect::Duplicate,
         Error::LeaseNotFound { id } => Expect::LeaseNotFound(*id),
         Error::LeaseExists { id } => Expect::LeaseExists(*id),
-        Error::InvalidArgument(_) => Expect::InvalidArgument,
+        Error::BadRequest { .. } => Expect::BadRequest,
         Error::Closed => Expect::Closed,
         _ => return None,
     })
@@ -197,7 +197,7 @@ fn arg_errs(a: &Action) -> Vec<Expect> {
         Action::Get(k, _) => key_errs(k, &mut out),
         Action::Range(r) => range_errs(&r.range, &mut out),
         Action::Watch(w) => range_errs(&w.range, &mut out),
-        Action::Grant(id, _) if *id < 0 => out.push(Expect::InvalidArgument),
+        Action::Grant(id, _) if *id < 0 => out.push(Expect::BadRequest),
         _ => {}
     }
     out
@@ -237,10 +237,7 @@ fn range_on(snap: &Snap, req: &RangeRequest) -> RangeResponse {
         .collect();
     let count = live.len() as u64;
     if req.count_only {
-        return RangeResponse {
-            count,
-            ..RangeResponse::default()
-        };
+        return RangeResponse::new(0).count(count);
     }
     let keep = if req.limit == 0 {
         live.len()
@@ -251,12 +248,10 @@ fn range_on(snap: &Snap, req: &RangeRequest) -> RangeResponse {
     if req.keys_only {
         kvs.iter_mut().for_each(|kv| kv.value.clear());
     }
-    RangeResponse {
-        revision: 0,
-        kvs,
-        count,
-        more: (keep as u64) < count,
-    }
+    RangeResponse::new(0)
+        .kvs(kvs)
+        .count(count)
+        .more((keep as u64) < count)
 }
 
 fn expect_err<T: Debug>(r: &revkv::Result<T>, expected: &[Expect]) -> Result<(), String> {
@@ -383,10 +378,11 @@ impl Model {
                         prev_kv: prev.clone(),
                     });
                     head.insert(p.key.clone(), kv);
-                    responses.push(OpResponse::Put(PutResponse {
-                        revision: 0,
-                        prev_kv: if p.prev_kv { prev } else { None },
-                    }));
+                    responses.push(OpResponse::Put(PutResponse::new(0).prev_kv(if p.prev_kv {
+                        prev
+                    } else {
+                        None
+                    })));
                 }
                 Op::Delete(d) => {
                     let victims: Vec<KeyValue> = head
@@ -406,11 +402,11 @@ impl Model {
                             prev_kv: Some(kv.clone()),
                         });
                     }
-                    responses.push(OpResponse::Delete(DeleteResponse {
-                        revision: 0,
-                        deleted: victims.len() as u64,
-                        prev_kvs: if d.prev_kv { victims } else { Vec::new() },
-                    }));
+                    responses.push(OpResponse::Delete(
+                        DeleteResponse::new(0)
+                            .deleted(victims.len() as u64)
+                            .prev_kvs(if d.prev_kv { victims } else { Vec::new() }),
+                    ));
                 }
                 Op::Range(r) => {
                     let resp = if r.revision == 0 {
@@ -431,11 +427,9 @@ impl Model {
                 OpResponse::Range(g) => g.revision = revision,
             }
         }
-        let resp = TxnResponse {
-            revision,
-            succeeded,
-            responses,
-        };
+        let resp = TxnResponse::new(revision)
+            .succeeded(succeeded)
+            .responses(responses);
         Ok((resp, head, events))
     }
 
@@ -532,7 +526,7 @@ impl Model {
             (Action::Compact(rev, _), Actual::Unit(r)) => {
                 if *rev == 0 {
                     // Revision 0 is never a compaction point.
-                    let errs = [Expect::Compacted(self.compacted), Expect::InvalidArgument];
+                    let errs = [Expect::Compacted(self.compacted), Expect::BadRequest];
                     return expect_err(r, &errs);
                 }
                 if *rev <= self.compacted {
@@ -548,7 +542,7 @@ impl Model {
             (Action::Grant(id, ttl), Actual::Grant(r)) => {
                 let mut errs = Vec::new();
                 if *id < 0 || *ttl <= 0 {
-                    errs.push(Expect::InvalidArgument);
+                    errs.push(Expect::BadRequest);
                 }
                 if *id > 0 && self.leases.contains_key(id) {
                     errs.push(Expect::LeaseExists(*id));
@@ -558,7 +552,7 @@ impl Model {
                 }
                 // etcd refuses TTLs above 9e9 s; revkv may accept them
                 // (saturating the deadline) or refuse them the same way.
-                if *ttl > 9_000_000_000 && matches!(r, Err(Error::InvalidArgument(_))) {
+                if *ttl > 9_000_000_000 && matches!(r, Err(Error::BadRequest { .. })) {
                     return Ok(());
                 }
                 let got = expect_ok(r, None)?;
@@ -594,12 +588,9 @@ impl Model {
                 let Some(&(ttl, deadline)) = self.leases.get(id) else {
                     return expect_err(r, &[Expect::LeaseNotFound(*id)]);
                 };
-                let want = LeaseTimeToLive {
-                    id: *id,
-                    ttl: deadline.saturating_sub(self.now).div_ceil(1000) as i64,
-                    granted_ttl: ttl,
-                    keys: self.attached(*id).into_iter().map(|kv| kv.key).collect(),
-                };
+                let left = deadline.saturating_sub(self.now).div_ceil(1000) as i64;
+                let want = LeaseTimeToLive::new(*id, left, ttl)
+                    .keys(self.attached(*id).into_iter().map(|kv| kv.key).collect());
                 expect_ok(r, Some(&want)).map(|_| ())
             }
             (Action::Leases, Actual::Leases(r)) => {
@@ -1150,6 +1141,12 @@ fn put_req(input: &mut Input<'_>, m: &Model) -> PutRequest {
     p
 }
 
+fn delete_req(input: &mut Input<'_>) -> DeleteRequest {
+    let mut d = DeleteRequest::new(valid_range(input));
+    d.prev_kv = input.bool();
+    d
+}
+
 fn range_req(input: &mut Input<'_>, m: &Model) -> RangeRequest {
     let mut r = RangeRequest::new(valid_range(input)).revision(read_rev(input, m));
     let flags = input.byte();
@@ -1191,10 +1188,7 @@ fn compare(input: &mut Input<'_>, m: &Model) -> Compare {
 fn txn_op(input: &mut Input<'_>, m: &Model) -> Op {
     match input.byte() % 4 {
         0 | 1 => Op::Put(put_req(input, m)),
-        2 => Op::Delete(DeleteRequest {
-            range: valid_range(input),
-            prev_kv: input.bool(),
-        }),
+        2 => Op::Delete(delete_req(input)),
         _ => Op::Range(range_req(input, m)),
     }
 }
@@ -1238,10 +1232,7 @@ fn valid_action(input: &mut Input<'_>, m: &Model, misuse: bool) -> Action {
     match input.byte() % 24 {
         0..=3 => Action::Put(put_req(input, m)),
         4 => Action::Delete(DeleteRequest::key(key(input))),
-        5 => Action::Delete(DeleteRequest {
-            range: valid_range(input),
-            prev_kv: input.bool(),
-        }),
+        5 => Action::Delete(delete_req(input)),
         6..=8 => Action::Txn(valid_txn(input, m)),
         9 => Action::Get(key(input), read_rev(input, m)),
         10 => Action::Range(range_req(input, m)),

@@ -61,7 +61,12 @@ fn catch_up_round(shared: &Shared) {
                 }
                 // The history cannot be read: end the stream rather than
                 // skip revisions.
-                Err(_) => {
+                Err(e) => {
+                    log::error!(
+                        "revkv {}: watch {id} ended: its history from revision {next_rev} \
+                         cannot be read: {e}",
+                        shared.dir.display()
+                    );
                     shared.hub.remove(id);
                     break;
                 }

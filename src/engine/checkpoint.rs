@@ -100,19 +100,38 @@ pub(crate) fn encode(state: &State, mark: &Mark, leases: &LeaseTable) -> Option<
 /// The checkpoint in `dir` if there is one that decodes and matches
 /// `manifest` (same compaction state, its segments a prefix of the
 /// MANIFEST's). Anything else, a damaged file included, is `None`: the
-/// checkpoint is derived data and open then scans the whole log.
+/// checkpoint is derived data and open then scans the whole log (a
+/// checkpoint that is there but not used is logged, with the reason).
 pub(crate) fn load(dir: &Path, manifest: &Manifest) -> Option<Checkpoint> {
-    let bytes = checkpoint::map(dir)?;
+    let discarded = |why: &dyn std::fmt::Display| {
+        log::warn!(
+            "revkv {}: key-index checkpoint discarded ({why}); scanning the whole log",
+            dir.display()
+        );
+    };
+    let bytes = match checkpoint::map(dir) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return None,
+        Err(e) => {
+            discarded(&e);
+            return None;
+        }
+    };
     decode(&bytes, manifest)
+        .inspect_err(|why| discarded(why))
+        .ok()
 }
 
-fn decode(bytes: &Mmap, manifest: &Manifest) -> Option<Checkpoint> {
-    let (header, keys) = decode_checkpoint(bytes).ok()?;
-    if !manifest.segments.starts_with(&header.segments)
-        || header.compact_scheduled != manifest.compact_scheduled
+fn decode(bytes: &Mmap, manifest: &Manifest) -> std::result::Result<Checkpoint, String> {
+    let (header, keys) =
+        decode_checkpoint(bytes).map_err(|e| format!("it does not decode: {e}"))?;
+    if !manifest.segments.starts_with(&header.segments) {
+        return Err("it covers segments the MANIFEST does not list".into());
+    }
+    if header.compact_scheduled != manifest.compact_scheduled
         || header.compact_finished != manifest.compact_finished
     {
-        return None;
+        return Err("it was taken at another compaction point than the MANIFEST's".into());
     }
     let mut attached = HashMap::new();
     let mut damaged = false;
@@ -130,13 +149,13 @@ fn decode(bytes: &Mmap, manifest: &Manifest) -> Option<Checkpoint> {
         },
     ));
     if damaged {
-        return None;
+        return Err("its key entries are damaged".into());
     }
     let mut leases = LeaseTable::default();
     for l in &header.leases {
         leases.grant(l.id, l.ttl, l.deadline_ms);
     }
-    Some(Checkpoint {
+    Ok(Checkpoint {
         mark: Mark {
             segments: header.segments.clone(),
             end: header.end,
@@ -166,12 +185,14 @@ impl Shared {
         if self.lock_checkpoint_mark().as_ref() == Some(&mark) {
             return Ok(None);
         }
-        state
-            .revs
-            .active
-            .file
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync of the active segment for a checkpoint", e))?;
+        let active = &state.revs.active;
+        active.file.sync_data().map_err(|e| {
+            Error::io_at(
+                "fdatasync for a checkpoint of the active segment",
+                &active.path,
+                e,
+            )
+        })?;
         let leases = self.lock_leases();
         Ok(encode(&state, &mark, &leases).map(|bytes| (mark, bytes)))
     }

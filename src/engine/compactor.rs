@@ -43,7 +43,7 @@ pub(crate) enum Msg {
 pub(crate) fn schedule(shared: &Shared, rev: u64) -> Result<()> {
     let _one_at_a_time = shared.compaction_lock();
     if rev == 0 {
-        return Err(Error::InvalidArgument("compaction revision 0".into()));
+        return Err(Error::bad_request("compaction revision 0"));
     }
     {
         let state = shared.read_state();
@@ -89,22 +89,43 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<Msg>, writer: Sender<Request
         auto_schedule(&shared, &mut samples);
         // A failed roll (the store is then poisoned) leaves the active
         // segment out of this compaction, nothing worse.
-        let _ = seal_active_for(&shared, &writer);
+        match seal_active_for(&shared, &writer) {
+            Ok(()) | Err(Error::Closed) => {}
+            Err(e) => log::warn!(
+                "revkv {}: compaction goes on without sealing the active segment: {e}",
+                shared.dir.display()
+            ),
+        }
         // A checkpoint that cannot be written only costs the next open a
         // full scan (the stale one no longer matches the MANIFEST), so it
         // does not fail the compaction.
         let result = rewrite_pending(&shared).map(|rewritten| {
             if rewritten {
-                let _ = checkpoint_on_writer(&shared, &writer);
+                match checkpoint_on_writer(&shared, &writer) {
+                    Ok(()) | Err(Error::Closed) => {}
+                    Err(e) => log::warn!(
+                        "revkv {}: no key-index checkpoint after compaction (the next open \
+                         scans the whole log): {e}",
+                        shared.dir.display()
+                    ),
+                }
             }
+        });
+        // Every waiter gets the same typed failure.
+        let result = result.map_err(|e| {
+            log::error!(
+                "revkv {}: compaction failed; the old segments stay in force and it is \
+                 tried again later: {e}",
+                shared.dir.display()
+            );
+            Arc::new(e)
         });
         for w in waiters.drain(..) {
             let copy = match &result {
                 Ok(()) => Ok(()),
-                Err(e) => Err(Error::io(
-                    "compaction",
-                    std::io::Error::other(e.to_string()),
-                )),
+                Err(cause) => Err(Error::Compaction {
+                    cause: Arc::clone(cause),
+                }),
             };
             let _ = w.send(copy);
         }
@@ -139,8 +160,16 @@ fn auto_schedule(shared: &Shared, samples: &mut VecDeque<(u64, u64)>) {
         }
     };
     if target > compacted {
-        // A failure leaves the old files in force; it is tried again next tick.
-        let _ = schedule(shared, target);
+        // A failure leaves the old files in force; it is tried again next
+        // tick. A caller's compaction may have passed the target meanwhile.
+        match schedule(shared, target) {
+            Ok(()) | Err(Error::Compacted { .. }) => {}
+            Err(e) => log::warn!(
+                "revkv {}: auto-compaction could not schedule revision {target} \
+                 (tried again next tick): {e}",
+                shared.dir.display()
+            ),
+        }
     }
 }
 
@@ -289,7 +318,7 @@ impl Output<'_> {
             failpoint::hit("compact.segment_written");
             seg.file
                 .sync_data()
-                .map_err(|e| Error::io(format!("fsync {}", seg.path.display()), e))?;
+                .map_err(|e| Error::io_at("fsync", &seg.path, e))?;
             write_index(&self.shared.dir, seg.id, &seg.entries)?;
             self.done.push(seg.id);
         }
@@ -300,7 +329,7 @@ impl Output<'_> {
 fn flush(seg: &ActiveSegment, len: &mut u64, buf: &mut Vec<u8>) -> Result<()> {
     seg.file
         .write_all_at(buf, *len)
-        .map_err(|e| Error::io(format!("write {}", seg.path.display()), e))?;
+        .map_err(|e| Error::io_at("write", &seg.path, e))?;
     *len += buf.len() as u64;
     buf.clear();
     Ok(())
@@ -382,10 +411,20 @@ fn rewrite(shared: &Shared, target: u64) -> Result<()> {
     // The rewrite dropped versions that newer records supersede; those newer
     // records must be durable before the old versions may go, even under
     // SyncPolicy::Never (they may still sit unsynced in the active segment).
-    let active = std::sync::Arc::clone(&shared.read_state().revs.active.file);
-    active
-        .sync_data()
-        .map_err(|e| Error::io("fdatasync of the active segment before compaction", e))?;
+    let (active, active_path) = {
+        let state = shared.read_state();
+        (
+            Arc::clone(&state.revs.active.file),
+            state.revs.active.path.clone(),
+        )
+    };
+    active.sync_data().map_err(|e| {
+        Error::io_at(
+            "fdatasync before compaction of the active segment",
+            active_path,
+            e,
+        )
+    })?;
     failpoint::hit("compact.synced");
     let new_ids = out.done;
     let old_ids: Vec<u64> = picked.iter().map(|s| s.id).collect();
@@ -407,8 +446,7 @@ fn rewrite(shared: &Shared, target: u64) -> Result<()> {
     failpoint::hit("compact.before_remove");
     for seg in picked {
         for path in [seg.path.clone(), idx_path(&shared.dir, seg.id)] {
-            std::fs::remove_file(&path)
-                .map_err(|e| Error::io(format!("remove {}", path.display()), e))?;
+            std::fs::remove_file(&path).map_err(|e| Error::io_at("remove", &path, e))?;
         }
     }
     if !picked.is_empty() {

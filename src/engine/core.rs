@@ -2,7 +2,7 @@
 //! options, published state, MANIFEST and its install, poison, watch hub,
 //! lease table, counters, and the wait for the writer's reply.
 
-use crate::error::{Error, Result};
+use crate::error::{Counter, Error, Result};
 use crate::format::manifest::Manifest;
 use crate::lease::LeaseTable;
 use crate::options::Options;
@@ -35,7 +35,8 @@ pub(crate) struct Shared {
     /// between cores (two threads' gets on a store that fits in cache:
     /// 7.2M/s with it, 9.1M/s sharded).
     state: ShardedLock<State>,
-    poison: Mutex<Option<String>>,
+    /// The failure that poisoned the store for writes, if one did.
+    poison: Mutex<Option<Arc<Error>>>,
     pub(crate) hub: Arc<Hub>,
     /// The MANIFEST as last installed; every install goes through it.
     manifest: Mutex<Manifest>,
@@ -122,7 +123,9 @@ impl Shared {
         let mut m = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
         let id = m.next_segment_id;
         if id >= crate::format::MAX_COUNTER {
-            return Err(Error::InvalidArgument("segment ids are exhausted".into()));
+            return Err(Error::Exhausted {
+                counter: Counter::SegmentId,
+            });
         }
         m.next_segment_id += 1;
         Ok(id)
@@ -139,12 +142,20 @@ impl Shared {
         Ok(())
     }
 
-    /// Marks the store as failed for writes.
-    pub(crate) fn poison(&self, cause: &Error) {
+    /// Marks the store as failed for writes because of `cause`, and logs it
+    /// the first time. Returns `cause`, shared, for the replies that report
+    /// it.
+    pub(crate) fn poison(&self, cause: Error) -> Arc<Error> {
+        let cause = Arc::new(cause);
         let mut p = self.poison.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_none() {
-            *p = Some(cause.to_string());
+            log::error!(
+                "revkv {}: writes are refused from now on (reopen to recover): {cause}",
+                self.dir.display()
+            );
+            *p = Some(Arc::clone(&cause));
         }
+        cause
     }
 
     /// Waits for the writer's reply to a request: polls for it for
@@ -187,7 +198,7 @@ impl Shared {
     }
 
     /// Why writes are refused, if they are.
-    pub(crate) fn poisoned(&self) -> Option<String> {
+    pub(crate) fn poisoned(&self) -> Option<Arc<Error>> {
         self.poison
             .lock()
             .unwrap_or_else(|e| e.into_inner())

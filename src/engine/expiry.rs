@@ -7,6 +7,7 @@ use super::core::Shared;
 use super::protocol::Request;
 use crate::error::Error;
 use crossbeam_channel::{bounded, Sender};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub(crate) fn run_expiry(
     writer: Sender<Request>,
     stop: crossbeam_channel::Receiver<()>,
 ) {
+    // Leases whose revoke was refused, each logged once.
+    let mut refused_ids = HashSet::new();
     loop {
         let (due, wait) = {
             let table = shared.lock_leases();
@@ -52,17 +55,37 @@ pub(crate) fn run_expiry(
                 }
                 pending.push(answer);
             }
-            for answer in pending {
+            for (&id, answer) in chunk.iter().zip(pending) {
                 match shared.await_reply(&answer) {
-                    // Poisoned or closed: nothing more can be revoked.
-                    Err(Error::Closed) | Err(Error::Poisoned { .. }) => return,
+                    // Closed: nothing more to revoke.
+                    Err(Error::Closed) => return,
+                    // Poisoned: nothing more can be revoked.
+                    Err(e @ Error::Poisoned { .. }) => {
+                        log::warn!(
+                            "revkv {}: lease expiry stops, leases no longer expire: {e}",
+                            shared.dir.display()
+                        );
+                        return;
+                    }
                     // Revoked, or gone meanwhile.
-                    Ok(_) | Err(Error::LeaseNotFound { .. }) => {}
+                    Ok(_) | Err(Error::LeaseNotFound { .. }) => {
+                        refused_ids.remove(&id);
+                    }
                     // Refused for this lease alone (its keys' deletion
                     // needs a revision, and the revision space can be
                     // exhausted): the others still expire, and this one is
                     // tried again after a pause rather than at once.
-                    Err(_) => refused = true,
+                    Err(e) => {
+                        if refused_ids.insert(id) {
+                            log::warn!(
+                                "revkv {}: expired lease {id} cannot be revoked (tried again \
+                                 every {} ms, logged once): {e}",
+                                shared.dir.display(),
+                                REFUSED_PAUSE.as_millis()
+                            );
+                        }
+                        refused = true;
+                    }
                 }
             }
         }

@@ -88,11 +88,11 @@ pub(crate) enum Pending {
 
 impl Pending {
     /// Sends the result, or `Poisoned` when the group failed to commit.
-    pub(crate) fn send(self, failed: Option<&str>) {
-        fn answer<T>(tx: Reply<T>, r: Result<T>, failed: Option<&str>) {
+    pub(crate) fn send(self, failed: Option<&Arc<Error>>) {
+        fn answer<T>(tx: Reply<T>, r: Result<T>, failed: Option<&Arc<Error>>) {
             let _ = tx.send(failed.map_or(r, |cause| {
                 Err(Error::Poisoned {
-                    cause: cause.to_string(),
+                    cause: Arc::clone(cause),
                 })
             }));
         }

@@ -59,10 +59,9 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         Some(found) => found,
         None if create_if_missing => (init_store(dir)?, FORMAT_VERSION),
         None => {
-            return Err(Error::InvalidArgument(format!(
-                "no revkv store in {}",
-                dir.display()
-            )))
+            return Err(Error::StoreNotFound {
+                path: dir.to_path_buf(),
+            })
         }
     };
     let Some((&active_id, sealed_ids)) = manifest.segments.split_last() else {
@@ -81,6 +80,14 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     }
     let from_checkpoint = log.is_some();
     if !from_checkpoint {
+        if base_mark.is_some() {
+            log::warn!(
+                "revkv {}: key-index checkpoint discarded: the log does not hold the frames \
+                 it covers as it recorded them (lost in a crash, rewritten or damaged); \
+                 scanning the whole log",
+                dir.display()
+            );
+        }
         // No checkpoint, or one that does not fit the log: it goes, so that
         // it can never seem to fit a log rewritten after a crash (§8a.3).
         checkpoint_file::remove(dir)?;
@@ -126,6 +133,10 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
         // says so before anything is appended, and an older build then
         // refuses the store instead of misreading it (format.md §11).
         write_manifest(dir, &manifest)?;
+        log::info!(
+            "revkv {}: MANIFEST upgraded from format version {version} to {FORMAT_VERSION}",
+            dir.display()
+        );
     }
     Ok(Recovered {
         state,
@@ -230,10 +241,9 @@ fn init_store(dir: &Path) -> Result<Manifest> {
 
 /// (file name, length) of every file in `dir`.
 fn list(dir: &Path) -> Result<Vec<(String, u64)>> {
-    let ctx = || format!("list {}", dir.display());
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(ctx(), e))? {
-        let entry = entry.map_err(|e| Error::io(ctx(), e))?;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io_at("list", dir, e))? {
+        let entry = entry.map_err(|e| Error::io_at("list", dir, e))?;
         let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
         out.push((entry.file_name().to_string_lossy().into_owned(), len));
     }
@@ -255,8 +265,12 @@ fn remove_orphans(dir: &Path, manifest: &Manifest) -> Result<()> {
         };
         if orphan {
             let path = dir.join(&name);
-            fs::remove_file(&path)
-                .map_err(|e| Error::io(format!("remove {}", path.display()), e))?;
+            fs::remove_file(&path).map_err(|e| Error::io_at("remove", &path, e))?;
+            log::info!(
+                "revkv {}: removed {name}, left behind by an interrupted install, roll, \
+                 compaction or store creation",
+                dir.display()
+            );
             removed = true;
         }
     }
@@ -488,6 +502,11 @@ fn recover_sealed(
         }
     }
     write_index(dir, id, &entries)?;
+    log::warn!(
+        "revkv {}: the index of segment {} was missing or did not match its frames; rebuilt",
+        dir.display(),
+        path.display()
+    );
     SealedSegment::open(dir, id).map(Some)
 }
 
@@ -498,22 +517,44 @@ fn recover_active(
     apply_from: u64,
 ) -> Result<(ActiveSegment, u64)> {
     let path = segment_path(dir, id);
-    let (entries, end, file_len) = {
+    let (entries, end, file_len, torn_data) = {
         let bytes = map_file(&path)?;
         let (entries, end) = scan_segment(&path, id, &bytes, true, apply_from, scan)?;
-        (entries, end, bytes.len() as u64)
+        // Zeros past the last frame are only space allocated ahead of the
+        // appends; anything else is a write the crash tore.
+        let torn_data = usize::try_from(end)
+            .ok()
+            .and_then(|end| bytes.get(end..))
+            .is_some_and(|tail| tail.iter().any(|&b| b != 0));
+        (entries, end, bytes.len() as u64, torn_data)
     };
     let active = ActiveSegment::open(dir, id, entries, end)?;
     if end < file_len && !scan.stale {
-        let ctx = |what: &str| format!("{what} the torn tail of {}", path.display());
         active
             .file
             .set_len(end)
-            .map_err(|e| Error::io(ctx("truncate"), e))?;
+            .map_err(|e| Error::io_at("truncate the torn tail of", &path, e))?;
         active
             .file
             .sync_all()
-            .map_err(|e| Error::io(ctx("fsync after truncating"), e))?;
+            .map_err(|e| Error::io_at("fsync after truncating the torn tail of", &path, e))?;
+        if torn_data {
+            log::warn!(
+                "revkv {}: torn tail truncated: {} bytes of an incomplete or damaged write \
+                 after the last whole frame (offset {end}) of {}",
+                dir.display(),
+                file_len - end,
+                path.display()
+            );
+        } else {
+            log::info!(
+                "revkv {}: {} bytes of preallocated space cut after the last frame \
+                 (offset {end}) of {}",
+                dir.display(),
+                file_len - end,
+                path.display()
+            );
+        }
     }
     Ok((active, end))
 }

@@ -35,6 +35,7 @@ pub struct Problem {
 
 /// What [`Db::verify`](crate::Db::verify) checked and found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Segment files read.
     pub segments: u64,

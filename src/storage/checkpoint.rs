@@ -37,12 +37,15 @@ pub(crate) fn remove(dir: &Path) -> Result<()> {
     match std::fs::remove_file(&path) {
         Ok(()) => sync_dir(dir),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
+        Err(e) => Err(Error::io_at("remove", &path, e)),
     }
 }
 
-/// The checkpoint file's bytes, mapped; `None` when there is none or it
-/// cannot be read (the checkpoint is derived data).
-pub(crate) fn map(dir: &Path) -> Option<Mmap> {
-    map_file(&dir.join(KEYINDEX)).ok()
+/// The checkpoint file's bytes, mapped; `None` when there is none.
+pub(crate) fn map(dir: &Path) -> Result<Option<Mmap>> {
+    match map_file(&dir.join(KEYINDEX)) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }

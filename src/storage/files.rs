@@ -53,7 +53,7 @@ pub(crate) fn classify(name: &str) -> FileKind {
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("fsync directory {}", dir.display()), e))
+        .map_err(|e| Error::io_at("fsync directory", dir, e))
 }
 
 /// Writes `bytes` to `path` atomically: write `path.tmp`, fsync it, rename it
@@ -64,18 +64,18 @@ pub(crate) fn install_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Resul
         Some(ext) => format!("{}.tmp", ext.to_string_lossy()),
         None => "tmp".to_string(),
     });
-    let ctx = |what: &str| format!("{what} {}", tmp.display());
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(|e| Error::io(ctx("create"), e))?;
-    f.write_all(bytes).map_err(|e| Error::io(ctx("write"), e))?;
-    f.sync_all().map_err(|e| Error::io(ctx("fsync"), e))?;
+        .map_err(|e| Error::io_at("create", &tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io_at("write", &tmp, e))?;
+    f.sync_all().map_err(|e| Error::io_at("fsync", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, path)
-        .map_err(|e| Error::io(format!("rename {} to {}", tmp.display(), path.display()), e))?;
+        .map_err(|e| Error::io_at(format!("rename {} to", tmp.display()), path, e))?;
     sync_dir(dir)
 }
 
@@ -86,7 +86,7 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Option<(Manifest, u32)>> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
+        Err(e) => return Err(Error::io_at("read", &path, e)),
     };
     decode_manifest_and_version(&bytes)
         .map(Some)

@@ -24,13 +24,13 @@ impl DirLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+            .map_err(|e| Error::io_at("open", &path, e))?;
         match file.try_lock_exclusive() {
             Ok(()) => Ok(DirLock { file }),
             Err(e) if e.kind() == fs2::lock_contended_error().kind() => Err(Error::Locked {
                 path: dir.to_path_buf(),
             }),
-            Err(e) => Err(Error::io(format!("lock {}", path.display()), e)),
+            Err(e) => Err(Error::io_at("lock", &path, e)),
         }
     }
 }

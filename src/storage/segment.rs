@@ -25,11 +25,11 @@ fn next_uid() -> u64 {
 
 /// Maps a whole file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<Mmap> {
-    let file = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let file = File::open(path).map_err(|e| Error::io_at("open", path, e))?;
     // SAFETY: revkv never modifies a sealed segment or index file in place,
     // and the directory lock keeps other revkv processes out; a file changed
     // underneath by something else is outside what revkv can defend against.
-    unsafe { Mmap::map(&file) }.map_err(|e| Error::io(format!("map {}", path.display()), e))
+    unsafe { Mmap::map(&file) }.map_err(|e| Error::io_at("map", path, e))
 }
 
 /// A sealed (immutable) segment and its revision index.
@@ -182,16 +182,16 @@ impl ActiveSegment {
     /// before it returns, so that a MANIFEST may name it.
     pub(crate) fn create(dir: &Path, id: u64) -> Result<ActiveSegment> {
         let path = segment_path(dir, id);
-        let ctx = |what: &str| format!("{what} {}", path.display());
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| Error::io(ctx("create"), e))?;
+            .map_err(|e| Error::io_at("create", &path, e))?;
         file.write_all_at(&encode_segment_header(id), 0)
-            .map_err(|e| Error::io(ctx("write header of"), e))?;
-        file.sync_all().map_err(|e| Error::io(ctx("fsync"), e))?;
+            .map_err(|e| Error::io_at("write header of", &path, e))?;
+        file.sync_all()
+            .map_err(|e| Error::io_at("fsync", &path, e))?;
         sync_dir(dir)?;
         Ok(ActiveSegment {
             id,
@@ -217,7 +217,7 @@ impl ActiveSegment {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+            .map_err(|e| Error::io_at("open", &path, e))?;
         Ok(ActiveSegment {
             id,
             uid: next_uid(),
@@ -266,8 +266,9 @@ impl ActiveSegment {
         let len = self.published_len.max(ahead).next_power_of_two();
         // (Only a 32-bit target can fail this.)
         let len = usize::try_from(len).map_err(|_| {
-            Error::io(
-                format!("map {}", self.path.display()),
+            Error::io_at(
+                "map",
+                &self.path,
                 std::io::Error::new(
                     std::io::ErrorKind::OutOfMemory,
                     "longer than the address space",
@@ -281,7 +282,7 @@ impl ActiveSegment {
         // `published_len`, which are written and never change; the directory lock keeps other revkv
         // processes out.
         let map = unsafe { memmap2::MmapOptions::new().len(len).map(&*self.file) }
-            .map_err(|e| Error::io(format!("map {}", self.path.display()), e))?;
+            .map_err(|e| Error::io_at("map", &self.path, e))?;
         self.map = Some(map);
         Ok(())
     }
@@ -306,7 +307,7 @@ impl ActiveSegment {
         let mut buf = vec![0u8; e.len as usize];
         self.file
             .read_exact_at(&mut buf, e.offset)
-            .map_err(|err| Error::io(format!("read {}", self.path.display()), err))?;
+            .map_err(|err| Error::io_at("read", &self.path, err))?;
         Ok(Cow::Owned(buf))
     }
 }

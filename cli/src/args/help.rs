@@ -37,6 +37,14 @@ Keys and values:
   Arguments are taken as raw bytes. Put `--` before a key or value that starts
   with '-': `revkv put -- -k -v`.
 
+Log messages:
+  The store reports on standard error what it decided or met on its own:
+  warnings (a torn write cut from the log after a crash, a key-index checkpoint
+  discarded, an index file rebuilt) and errors of its background work (a failed
+  compaction, a failed write that stops all writes). Only warnings and errors
+  are shown; RUST_LOG sets another level, e.g. RUST_LOG=info (also orphan
+  files removed, an interrupted compaction finished) or RUST_LOG=off.
+
 Exit status (etcdctl's where it has one):
   0  success
   1  the operation failed (the message says why, e.g. a future or compacted

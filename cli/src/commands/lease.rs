@@ -34,12 +34,7 @@ pub fn lease<W: Write>(dir: &Path, cmd: LeaseCommand, out: &mut Printer<W>) -> R
             // unknown, revoked or expired; the library fails.
             let ttl = match db.lease_time_to_live(args.id, args.keys) {
                 Ok(t) => t,
-                Err(revkv::Error::LeaseNotFound { .. }) => LeaseTimeToLive {
-                    id: args.id,
-                    ttl: -1,
-                    granted_ttl: 0,
-                    keys: Vec::new(),
-                },
+                Err(revkv::Error::LeaseNotFound { .. }) => LeaseTimeToLive::not_found(args.id),
                 Err(e) => return Err(e.into()),
             };
             out.lease_ttl(&ttl, args.keys, db.current_revision())

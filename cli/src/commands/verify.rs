@@ -20,14 +20,12 @@ pub fn verify<W: Write>(dir: &Path, out: &mut Printer<W>) -> Result<(), Stop> {
     let db = match Db::open(dir, Options::default().create_if_missing(false)) {
         Ok(db) => db,
         // Not a problem of the store: there is none, or another process has it.
-        Err(e @ (revkv::Error::Locked { .. } | revkv::Error::InvalidArgument(_))) => {
+        Err(e @ (revkv::Error::Locked { .. } | revkv::Error::StoreNotFound { .. })) => {
             return Err(e.into())
         }
         Err(e) => {
-            let report = VerifyReport {
-                problems: vec![open_problem(dir, &e)],
-                ..VerifyReport::default()
-            };
+            let mut report = VerifyReport::default();
+            report.problems.push(open_problem(dir, &e));
             out.verify(&report, false).map_err(output_error)?;
             out.flush().map_err(output_error)?;
             let message = format!("the store could not be opened: {e}");

@@ -261,25 +261,15 @@ mod tests {
         let v = kv(&kv_of("k", "v", 7));
         assert_eq!(v["lease"], 7);
         assert_eq!(v["value"], "dg==");
-        let resp = RangeResponse {
-            revision: 1,
-            kvs: vec![],
-            count: 0,
-            more: false,
-        };
+        let resp = RangeResponse::new(1);
         assert_eq!(range(&resp).to_string(), r#"{"header":{"revision":1}}"#);
     }
 
     #[test]
     fn txn_responses_use_the_go_oneof_names() {
-        let resp = TxnResponse {
-            revision: 4,
-            succeeded: true,
-            responses: vec![OpResponse::Put(PutResponse {
-                revision: 4,
-                prev_kv: None,
-            })],
-        };
+        let resp = TxnResponse::new(4)
+            .succeeded(true)
+            .responses(vec![OpResponse::Put(PutResponse::new(4))]);
         assert_eq!(
             txn(&resp).to_string(),
             r#"{"header":{"revision":4},"succeeded":true,"responses":[{"Response":{"ResponsePut":{"header":{"revision":4}}}}]}"#

@@ -206,33 +206,12 @@ mod tests {
 
     #[test]
     fn txn_prints_each_response_after_an_empty_line() {
-        let resp = TxnResponse {
-            revision: 4,
-            succeeded: false,
-            responses: vec![
-                OpResponse::Put(PutResponse {
-                    revision: 4,
-                    prev_kv: None,
-                }),
-                OpResponse::Delete(DeleteResponse {
-                    revision: 4,
-                    deleted: 1,
-                    prev_kvs: vec![],
-                }),
-                OpResponse::Range(RangeResponse {
-                    revision: 4,
-                    kvs: vec![kv_of("a", "")],
-                    count: 1,
-                    more: false,
-                }),
-                OpResponse::Range(RangeResponse {
-                    revision: 4,
-                    kvs: vec![],
-                    count: 5,
-                    more: false,
-                }),
-            ],
-        };
+        let resp = TxnResponse::new(4).succeeded(false).responses(vec![
+            OpResponse::Put(PutResponse::new(4)),
+            OpResponse::Delete(DeleteResponse::new(4).deleted(1)),
+            OpResponse::Range(RangeResponse::new(4).kvs(vec![kv_of("a", "")]).count(1)),
+            OpResponse::Range(RangeResponse::new(4).count(5)),
+        ]);
         let text = render(|out| txn(out, Style::default(), &resp, &[false, false, false, true]));
         assert_eq!(text, "FAILURE\n\nOK\n\n1\n\na\n\n\n5\n");
     }

@@ -28,20 +28,20 @@ impl Stager {
                 deadline_ms,
             } => {
                 if id <= 0 || !(1..=MAX_LEASE_TTL).contains(&ttl) {
-                    return Err(Error::InvalidArgument(format!("lease {id} with TTL {ttl}")));
+                    return Err(Error::bad_request(format!("lease {id} with TTL {ttl}")));
                 }
                 self.stage_grant(id, ttl, deadline_ms, group);
                 Ok(())
             }
             ExportItem::Revision { revision, ops } => {
                 if revision < group.next_rev || revision > MAX_COUNTER {
-                    return Err(Error::InvalidArgument(format!(
+                    return Err(Error::bad_request(format!(
                         "revision {revision} does not follow {}",
                         group.next_rev - 1
                     )));
                 }
                 if ops.is_empty() {
-                    return Err(Error::InvalidArgument(format!(
+                    return Err(Error::bad_request(format!(
                         "revision {revision} has no ops"
                     )));
                 }
@@ -65,7 +65,7 @@ impl Stager {
                     let head = view.head(&op.key)?;
                     let put = op.kind == EventKind::Put;
                     if put && (op.version == 0 || op.create_revision == 0) {
-                        return Err(Error::InvalidArgument(format!(
+                        return Err(Error::bad_request(format!(
                             "put of {:?} at {revision} without version",
                             String::from_utf8_lossy(&op.key)
                         )));

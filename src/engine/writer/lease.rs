@@ -25,7 +25,7 @@ impl Stager {
     ) -> Result<LeaseGrantResponse> {
         let now = self.shared.options.clock.now_ms();
         if !(1..=MAX_LEASE_TTL).contains(&ttl) {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::bad_request(format!(
                 "lease TTL {ttl} is not between 1 and {MAX_LEASE_TTL} seconds"
             )));
         }

@@ -8,6 +8,7 @@ use crate::options::SyncPolicy;
 use crate::storage::segment::{write_index, ActiveSegment, SealedSegment, FIRST_FRAME_OFFSET};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,8 @@ const PREALLOCATE: u64 = 1 << 20;
 /// The writer's end of the active segment.
 pub(super) struct ActiveLog {
     file: Arc<File>,
+    /// The active segment's path, for errors.
+    path: PathBuf,
     /// Bytes of the active segment written so far.
     pub(super) active_len: u64,
     /// Length of the active segment file: allocated ahead of `active_len`
@@ -35,10 +38,12 @@ pub(super) struct ActiveLog {
 }
 
 impl ActiveLog {
-    /// The active segment `file`, holding `active_len` bytes of frames.
-    pub(super) fn new(file: Arc<File>, active_len: u64) -> ActiveLog {
+    /// The active segment `file` at `path`, holding `active_len` bytes of
+    /// frames.
+    pub(super) fn new(file: Arc<File>, path: PathBuf, active_len: u64) -> ActiveLog {
         ActiveLog {
             file,
+            path,
             active_len,
             allocated: active_len,
             dirty: false,
@@ -61,7 +66,7 @@ impl ActiveLog {
         } else {
             self.file.write_all_at(bytes, base)
         };
-        written.map_err(|e| Error::io("append to the active segment", e))?;
+        written.map_err(|e| Error::io_at("append to the active segment", &self.path, e))?;
         self.active_len += bytes.len() as u64;
         self.dirty = true;
         let due = match shared.options.sync {
@@ -84,7 +89,7 @@ impl ActiveLog {
         } else {
             self.file.sync_data()
         };
-        synced.map_err(|e| Error::io("fdatasync of the active segment", e))?;
+        synced.map_err(|e| Error::io_at("fdatasync of the active segment", &self.path, e))?;
         shared
             .data_syncs
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -111,13 +116,16 @@ impl ActiveLog {
         if self.allocated == self.active_len {
             return Ok(());
         }
-        let ctx = |what: &str| format!("{what} the active segment to its last frame");
         self.file
             .set_len(self.active_len)
-            .map_err(|e| Error::io(ctx("cut"), e))?;
-        self.file
-            .sync_all()
-            .map_err(|e| Error::io(ctx("fsync after cutting"), e))?;
+            .map_err(|e| Error::io_at("cut to its last frame the active segment", &self.path, e))?;
+        self.file.sync_all().map_err(|e| {
+            Error::io_at(
+                "fsync after cutting to its last frame the active segment",
+                &self.path,
+                e,
+            )
+        })?;
         self.allocated = self.active_len;
         self.dirty = false;
         Ok(())
@@ -133,7 +141,9 @@ impl ActiveLog {
         if self.active_len <= FIRST_FRAME_OFFSET {
             return Ok(());
         }
-        self.roll(shared).inspect_err(|e| shared.poison(e))
+        self.roll(shared).map_err(|e| Error::Poisoned {
+            cause: shared.poison(e),
+        })
     }
 
     /// Seals the active segment and starts the next: sync it, write its
@@ -161,6 +171,7 @@ impl ActiveLog {
         shared.update_manifest(|m| m.segments.push(next_id))?;
         let sealed = Arc::new(SealedSegment::open(&dir, id)?);
         self.file = Arc::clone(&next.file);
+        self.path = next.path.clone();
         self.active_len = FIRST_FRAME_OFFSET;
         self.allocated = FIRST_FRAME_OFFSET;
         shared.write_state().revs.roll(sealed, next);

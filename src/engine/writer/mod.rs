@@ -100,10 +100,11 @@ pub(crate) fn commit_inline(
 
 impl Writer {
     pub(crate) fn new(shared: Arc<Shared>, file: Arc<File>, active_len: u64) -> Writer {
+        let path = shared.read_state().revs.active.path.clone();
         Writer {
             stager: Stager::new(Arc::clone(&shared)),
             shared,
-            log: ActiveLog::new(file, active_len),
+            log: ActiveLog::new(file, path, active_len),
             callers: 1,
             stopped: false,
         }
@@ -170,8 +171,7 @@ impl Writer {
             }
         }
         if let Err(e) = self.append_and_publish(group.staged) {
-            self.shared.poison(&e);
-            let cause = e.to_string();
+            let cause = self.shared.poison(e);
             for p in replies {
                 p.send(Some(&cause));
             }
@@ -183,7 +183,7 @@ impl Writer {
         }
         if self.log.active_len >= self.shared.options.segment_size {
             if let Err(e) = self.log.roll(&self.shared) {
-                self.shared.poison(&e);
+                self.shared.poison(e);
             }
         }
     }

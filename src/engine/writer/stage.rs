@@ -5,7 +5,7 @@
 
 use super::compress::txn_level;
 use crate::engine::core::Shared;
-use crate::error::{Error, Result};
+use crate::error::{Counter, Error, Result};
 use crate::evaluate::{evaluate, evaluate_delete, evaluate_put, Evaluated, Overlay};
 use crate::format::frame::{encode_frame, encode_frame_if, keep_compressed, FrameKind};
 use crate::format::lease::{encode_lease, LeaseRecord};
@@ -164,9 +164,9 @@ impl Stager {
         }
         // Only a transaction that writes uses up a revision.
         if rev > MAX_COUNTER {
-            return Err(Error::InvalidArgument(
-                "the revision space is exhausted".into(),
-            ));
+            return Err(Error::Exhausted {
+                counter: Counter::Revision,
+            });
         }
         let ops: Vec<RecordOp<'_>> = ev.record_ops();
         self.payload_buf.clear();

@@ -71,7 +71,7 @@ impl WriterThread {
                 Ok(())
             }
         }) {
-            w.shared.poison(&e);
+            w.shared.poison(e);
         }
         // Whatever is still queued is answered `Closed`; whatever comes
         // later is never read, and its sender stops waiting on this flag.
@@ -106,7 +106,7 @@ impl WriterThread {
                     let w = &mut *w;
                     if w.log.dirty {
                         if let Err(e) = w.log.sync(&w.shared) {
-                            w.shared.poison(&e);
+                            w.shared.poison(e);
                         }
                     }
                 }

@@ -959,10 +959,7 @@ pub fn check_resumed(history: &History, segments: &[Recorded]) -> Result<Summary
                 ),
             );
         }
-        let same = WatchRequest {
-            start_revision: first.req.start_revision,
-            ..next.req.clone()
-        };
+        let same = next.req.clone().start_revision(first.req.start_revision);
         if same != first.req {
             return fail(
                 Guarantee::Resumable,
