@@ -16,7 +16,7 @@ use crate::export::ExportItem;
 use crate::lease::{remaining_secs, LeaseGrantResponse, LeaseTimeToLive};
 use crate::options::Options;
 use crate::storage::lock::DirLock;
-use crate::txn::{check_put, check_range, check_txn, Limits, Txn, TxnResponse};
+use crate::txn::{check_put, check_range, check_txn, check_watch_range, Limits, Txn, TxnResponse};
 use crate::types::{
     DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
     Stats,
@@ -247,13 +247,15 @@ impl Db {
         self.request(|reply| Request::Txn { txn, reply })
     }
 
-    /// Starts a watch. A start revision below the compaction point fails at
+    /// Starts a watch. A range that holds no key (its end not after its
+    /// start) is refused with [`Error::EmptyWatchRange`], as etcd refuses it.
+    /// A start revision below the compaction point fails at
     /// once with [`Error::Compacted`]; at or above it, every event from the
     /// start revision on is delivered, in order, each once, whole revisions
     /// at a time.
     pub fn watch(&self, req: WatchRequest) -> Result<Watcher> {
         self.check_open()?;
-        check_range(&req.range, self.limits())?;
+        check_watch_range(&req.range, self.limits())?;
         let compacted = self.shared.read_state().compacted;
         self.shared.hub.register(req, compacted)
     }

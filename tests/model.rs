@@ -69,7 +69,8 @@ const CLOSE_WHILE_EXPIRING: bool = true;
 enum R {
     Key(usize),
     Prefix(&'static str),
-    /// `[BOUNDS[a], BOUNDS[b])`; invalid when `b` sorts before `a`.
+    /// `[BOUNDS[a], BOUNDS[b])`; empty when `b` does not sort after `a`
+    /// (a read, delete or compare over it finds nothing, as etcd's do).
     Between(usize, usize),
     /// Every key `>= BOUNDS[a]`.
     From(usize),
@@ -108,17 +109,6 @@ impl R {
             R::Between(a, b) => KeyRange::range(BOUNDS[*a], BOUNDS[*b]),
             R::From(a) => KeyRange::from_key(BOUNDS[*a]),
             R::All => KeyRange::all(),
-        }
-    }
-
-    /// The error a request over this range must fail with, if any.
-    fn invalid(&self) -> Option<Expected> {
-        match self {
-            R::Between(a, b) if BOUNDS[*b] < BOUNDS[*a] => Some(Expected::InvalidRange {
-                key: BOUNDS[*a].as_bytes().to_vec(),
-                range_end: BOUNDS[*b].as_bytes().to_vec(),
-            }),
-            _ => None,
         }
     }
 }
@@ -383,10 +373,6 @@ enum Expected {
     Compacted {
         compact_revision: u64,
     },
-    InvalidRange {
-        key: Vec<u8>,
-        range_end: Vec<u8>,
-    },
     DuplicateKey(Vec<u8>),
     /// Any `Error::InvalidArgument`.
     InvalidArgument,
@@ -410,13 +396,6 @@ impl Expected {
                     compact_revision: c,
                 },
             ) => compact_revision == c,
-            (
-                Expected::InvalidRange { key, range_end },
-                Error::InvalidRange {
-                    key: k,
-                    range_end: e,
-                },
-            ) => key == k && range_end == e,
             (Expected::DuplicateKey(key), Error::DuplicateKeyInTxn { key: k }) => key == k,
             (Expected::InvalidArgument, Error::InvalidArgument(_)) => true,
             (Expected::LeaseNotFound(id), Error::LeaseNotFound { id: i }) => id == i,
@@ -675,9 +654,6 @@ impl Model {
     }
 
     fn range(&self, spec: &RangeSpec) -> Outcome<RangeResponse> {
-        if let Some(e) = spec.range.invalid() {
-            return Err(vec![e]);
-        }
         let rev = spec.rev.resolve(self.current());
         let snap = self.at(rev).map_err(|e| vec![e])?;
         Ok(Model::range_of(snap, spec, self.current()))
@@ -714,22 +690,15 @@ impl Model {
     /// branch that writes one key twice (two puts, or a put inside one of
     /// the branch's delete ranges).
     fn validate(t: &TxnSpec) -> Vec<Expected> {
-        let mut errs: Vec<Expected> = t
-            .compares
-            .iter()
-            .filter_map(|c| c.range.invalid())
-            .collect();
+        let mut errs: Vec<Expected> = Vec::new();
         for branch in [&t.success, &t.failure] {
             let mut puts: Vec<&str> = Vec::new();
             let mut deletes: Vec<&R> = Vec::new();
             for op in branch {
                 match op {
                     TOp::Put { key, .. } => puts.push(KEYS[*key]),
-                    TOp::Delete { range, .. } => {
-                        errs.extend(range.invalid());
-                        deletes.push(range);
-                    }
-                    TOp::Range(r) => errs.extend(r.range.invalid()),
+                    TOp::Delete { range, .. } => deletes.push(range),
+                    TOp::Range(_) => {}
                 }
             }
             for (i, key) in puts.iter().enumerate() {
@@ -808,6 +777,22 @@ impl Model {
             .zip(operands)
             .all(|(c, o)| Model::holds(c, &Model::live(self.state(), &c.range), o));
         let ops = if succeeded { &t.success } else { &t.failure };
+        // Before anything runs, as etcd checks the branch it chose: every
+        // put's lease exists, then every read's revision is readable. Of
+        // two faults, a missing lease is the one reported.
+        for op in ops {
+            if let TOp::Put { lease: Some(l), .. } = op {
+                let lease = self.lease_id(*l);
+                if lease != 0 && !self.leases.contains_key(&lease) {
+                    return Err(lease_missing(lease));
+                }
+            }
+        }
+        for op in ops {
+            if let TOp::Range(spec) = op {
+                self.at(spec.rev.resolve(cur)).map_err(|e| vec![e])?;
+            }
+        }
         let mut local = self.state().clone();
         let mut wrote = false;
         let mut responses = Vec::new();
@@ -819,12 +804,8 @@ impl Model {
                     prev_kv,
                     lease,
                 } => {
-                    // A put naming an absent lease fails the whole
-                    // transaction, at its turn; one without detaches.
+                    // A put without a lease detaches the key.
                     let lease = lease.map_or(0, |l| self.lease_id(l));
-                    if lease != 0 && !self.leases.contains_key(&lease) {
-                        return Err(lease_missing(lease));
-                    }
                     let key = KEYS[*key].as_bytes().to_vec();
                     let head = local.get(&key).cloned();
                     let kv = KeyValue {
@@ -838,7 +819,7 @@ impl Model {
                     local.insert(key, kv);
                     wrote = true;
                     responses.push(OpResponse::Put(PutResponse {
-                        revision: 0,
+                        revision: rev,
                         prev_kv: if *prev_kv { head } else { None },
                     }));
                 }
@@ -848,8 +829,9 @@ impl Model {
                         local.remove(&kv.key);
                     }
                     wrote |= !victims.is_empty();
+                    // etcd's: the revision at this point of the txn.
                     responses.push(OpResponse::Delete(DeleteResponse {
-                        revision: 0,
+                        revision: if wrote { rev } else { cur },
                         deleted: victims.len() as u64,
                         prev_kvs: if *prev_kv { victims } else { Vec::new() },
                     }));
@@ -863,18 +845,12 @@ impl Model {
                     } else {
                         self.at(at).map_err(|e| vec![e])?
                     };
-                    responses.push(OpResponse::Range(Model::range_of(snap, spec, 0)));
+                    let revision = if wrote { rev } else { cur };
+                    responses.push(OpResponse::Range(Model::range_of(snap, spec, revision)));
                 }
             }
         }
         let revision = if wrote { rev } else { cur };
-        for r in &mut responses {
-            match r {
-                OpResponse::Put(p) => p.revision = revision,
-                OpResponse::Delete(d) => d.revision = revision,
-                OpResponse::Range(g) => g.revision = revision,
-            }
-        }
         if wrote {
             self.snaps.push(local);
         }

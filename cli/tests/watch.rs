@@ -190,6 +190,16 @@ fn compacted_and_bad_starts_fail() {
         ok(run(dir, &["watch", "/a", "--rev", "3", "--timeout", "0.3"])),
         "PUT\n/a\n3\nPUT\n/a\n4\n"
     );
+    // A range that holds no key: canceled by the server as etcd cancels it
+    // ("mvcc: watcher range is empty"), exit status 5.
+    for end in ["/a", "/"] {
+        let err = fails(run(dir, &["watch", "/a", end]), 5);
+        assert!(
+            err.starts_with("watch was canceled (watcher range is empty")
+                && err.ends_with("Error: watch is canceled by the server\n"),
+            "{err}"
+        );
+    }
     let err = fails(run(dir, &["watch", ""]), 1);
     assert!(err.contains("empty"), "{err}");
     fails(run(dir, &["watch", "/a", "--timeout", "0"]), 2);
