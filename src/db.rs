@@ -377,14 +377,18 @@ impl Db {
 
     /// Writes one exported item back as it was, revision numbers included:
     /// the restore side of [`Db::export`]. Revisions must come in increasing
-    /// order above the current one; a `Header` is accepted only by an empty
-    /// store. After the last item, [`Db::compact`] at the header's compact
+    /// order above the current one, except that a store that holds no
+    /// record yet takes any first revision from 1 on (so that the export of
+    /// a store numbered from 1, as format versions 1 and 2 numbered them,
+    /// restores into a new store, which is at revision 1); a `Header` is
+    /// accepted only by such an empty store without leases. After the last item, [`Db::compact`] at the header's compact
     /// revision (when not 0 and not above the current revision) gives back
     /// the exported store's read horizon.
     pub fn import(&self, item: ExportItem) -> Result<()> {
         self.check_open()?;
         if let ExportItem::Header { .. } = item {
-            let empty = self.current_revision() == 0 && self.shared.lock_leases().leases.is_empty();
+            let empty = self.shared.read_state().holds_no_record()
+                && self.shared.lock_leases().leases.is_empty();
             if !empty {
                 return Err(Error::InvalidArgument(
                     "import of a header into a store that is not empty".into(),

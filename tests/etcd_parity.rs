@@ -332,3 +332,103 @@ fn a_txn_with_two_faults_reports_etcds_choice() {
     );
     assert_eq!(db.current_revision(), current, "no refused txn wrote");
 }
+
+/// Item 5. A new etcd is at revision 1 (a get answers with header
+/// revision 1), its first write is revision 2, and it accepts a compaction
+/// at revision 1 ("compacted revision 1"). A new revkv store is the same,
+/// reopened too; it reports no compaction (0) until one is made.
+#[test]
+fn a_new_store_starts_at_revision_1_like_etcd() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    assert_eq!(db.current_revision(), 1);
+    assert_eq!(db.compact_revision(), 0);
+    let got = db.range(RangeRequest::key("a")).expect("range");
+    assert_eq!((got.revision, got.count), (1, 0));
+    assert_eq!(db.get_at("a", 1).expect("revision 1 is readable"), None);
+    assert!(matches!(
+        db.get_at("a", 2),
+        Err(Error::FutureRevision {
+            requested: 2,
+            current: 1
+        })
+    ));
+    assert_eq!(db.delete("a").expect("delete").revision, 1);
+    let t = db.txn(Txn::new().and_then([Op::get("a")])).expect("txn");
+    assert_eq!((t.revision, op_revisions(&t)), (1, vec![1]));
+    assert_eq!(db.stats().expect("stats").revision, 1);
+    db.close().expect("close");
+    drop(db);
+
+    let db = open(dir.path());
+    assert_eq!(db.current_revision(), 1, "reopened empty");
+    let put = db.put("a", "1").expect("put");
+    assert_eq!(put.revision, 2);
+    let kv = db.get("a").expect("get").expect("present");
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (2, 2, 1));
+    let w = db
+        .watch(WatchRequest::key("a").start_revision(1))
+        .expect("watch from 1");
+    let resp = w
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the put");
+    assert_eq!(resp.events[0].kv.mod_revision, 2);
+    db.compact(1).expect("a compaction at 1, as etcd accepts");
+    assert_eq!(db.compact_revision(), 1);
+    db.close().expect("close");
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!((db.current_revision(), db.compact_revision()), (2, 1));
+}
+
+/// Item 5, continued: an export of a store numbered from 1 (what format
+/// versions 1 and 2 created) restores, numbers included, into a new store,
+/// which is at revision 1 but holds nothing there.
+#[test]
+fn an_export_numbered_from_1_restores_into_a_new_store() {
+    use revkv::{EventKind, ExportItem, ExportOp};
+    let op = |key: &str, value: &str, create, version, prev| ExportOp {
+        kind: EventKind::Put,
+        key: key.into(),
+        value: value.into(),
+        create_revision: create,
+        version,
+        lease: 0,
+        prev_mod_revision: prev,
+    };
+    let items = [
+        ExportItem::Header {
+            revision: 2,
+            compact_revision: 0,
+        },
+        ExportItem::Revision {
+            revision: 1,
+            ops: vec![op("a", "1", 1, 1, 0)],
+        },
+        ExportItem::Revision {
+            revision: 2,
+            ops: vec![op("a", "2", 1, 2, 1)],
+        },
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    for item in items.clone() {
+        db.import(item).expect("import");
+    }
+    assert_eq!(db.current_revision(), 2);
+    let old = db.get_at("a", 1).expect("get").expect("present at 1");
+    assert_eq!((old.value.as_slice(), old.mod_revision), (&b"1"[..], 1));
+    assert_eq!(db.put("b", "x").expect("put").revision, 3);
+    assert!(db.verify().expect("verify").is_ok());
+    // Once it holds a record, revision 1 is no longer free.
+    let again = ExportItem::Revision {
+        revision: 1,
+        ops: vec![op("c", "1", 1, 1, 0)],
+    };
+    assert!(db.import(again).is_err());
+    db.close().expect("close");
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(db.current_revision(), 3);
+    assert_eq!(db.get_at("a", 1).expect("get").expect("kept").value, b"1");
+}

@@ -444,8 +444,10 @@ fn lease_missing(id: i64) -> Vec<Expected> {
 
 impl Model {
     fn new() -> Model {
+        // A new store is at revision 1 (empty), as etcd's: its first write
+        // is 2. `snaps[0]` is never read (0 means the current revision).
         Model {
-            snaps: vec![Snapshot::new()],
+            snaps: vec![Snapshot::new(), Snapshot::new()],
             compacted: 0,
             leases: BTreeMap::new(),
             granted: Vec::new(),
@@ -1815,20 +1817,22 @@ const NEVER: Config = Config {
 #[test]
 fn model_by_hand_generations_and_deletes() {
     let mut m = Model::new();
-    // rev 1: a=v1; rev 2: a/1=v2; rev 3: a=v3 (version 2, created at 1).
+    // A new store is at rev 1. rev 2: a=v1; rev 3: a/1=v2; rev 4: a=v3
+    // (version 2, created at 2).
+    assert_eq!(m.current(), 1);
     let r = m.txn(&single(put(0, 1)), &[]).expect("put");
-    assert_eq!((r.revision, r.succeeded), (1, true));
+    assert_eq!((r.revision, r.succeeded), (2, true));
     m.txn(&single(put(1, 2)), &[]).expect("put");
     let r = m.txn(&single(put(0, 3)), &[]).expect("put");
     assert_eq!(
         r.responses,
         vec![OpResponse::Put(PutResponse {
-            revision: 3,
-            prev_kv: Some(kv("a", "v1", 1, 1, 1)),
+            revision: 4,
+            prev_kv: Some(kv("a", "v1", 2, 2, 1)),
         })]
     );
-    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v3", 1, 3, 2)));
-    // rev 4: delete prefix "a" takes a and a/1, in key order.
+    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v3", 2, 4, 2)));
+    // rev 5: delete prefix "a" takes a and a/1, in key order.
     let del = TOp::Delete {
         range: R::Prefix("a"),
         prev_kv: true,
@@ -1837,19 +1841,19 @@ fn model_by_hand_generations_and_deletes() {
     assert_eq!(
         r.responses,
         vec![OpResponse::Delete(DeleteResponse {
-            revision: 4,
+            revision: 5,
             deleted: 2,
-            prev_kvs: vec![kv("a", "v3", 1, 3, 2), kv("a/1", "v2", 2, 2, 1)],
+            prev_kvs: vec![kv("a", "v3", 2, 4, 2), kv("a/1", "v2", 3, 3, 1)],
         })]
     );
     assert!(m.state().is_empty());
     // Deleting nothing consumes no revision.
     let r = m.txn(&single(del), &[]).expect("delete nothing");
-    assert_eq!(r.revision, 4);
-    assert_eq!(m.current(), 4);
-    // rev 5: a new generation of a starts at version 1.
+    assert_eq!(r.revision, 5);
+    assert_eq!(m.current(), 5);
+    // rev 6: a new generation of a starts at version 1.
     m.txn(&single(put(0, 9)), &[]).expect("put");
-    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v9", 5, 5, 1)));
+    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v9", 6, 6, 1)));
     // Past revisions read as they were; the future is an error.
     let spec = |rev| RangeSpec {
         range: R::All,
@@ -1858,20 +1862,20 @@ fn model_by_hand_generations_and_deletes() {
         count_only: false,
         keys_only: false,
     };
-    let at3 = m.range(&spec(Rev::Past(2))).expect("range at 3");
+    let at4 = m.range(&spec(Rev::Past(2))).expect("range at 4");
     assert_eq!(
-        at3.kvs,
-        vec![kv("a", "v3", 1, 3, 2), kv("a/1", "v2", 2, 2, 1)]
+        at4.kvs,
+        vec![kv("a", "v3", 2, 4, 2), kv("a/1", "v2", 3, 3, 1)]
     );
-    assert_eq!(at3.revision, 5, "a range answers with the current revision");
+    assert_eq!(at4.revision, 6, "a range answers with the current revision");
     assert_eq!(
         m.range(&spec(Rev::Future(0))),
         Err(vec![Expected::FutureRevision {
-            requested: 6,
-            current: 5
+            requested: 7,
+            current: 6
         }])
     );
-    assert_eq!(m.get(0, Rev::Past(1)), Ok(None), "a was deleted at 4");
+    assert_eq!(m.get(0, Rev::Past(1)), Ok(None), "a was deleted at 5");
 
     // The same sequence on a store gives the same answers.
     let steps = vec![
@@ -1914,13 +1918,13 @@ fn model_by_hand_generations_and_deletes() {
             rev: Rev::Past(1),
         },
     ];
-    assert_eq!(run(NEVER, &steps).current(), 5);
+    assert_eq!(run(NEVER, &steps).current(), 6);
 }
 
 #[test]
 fn model_by_hand_transactions() {
     let mut m = Model::new();
-    m.txn(&single(put(4, 1)), &[]).expect("put b"); // rev 1
+    m.txn(&single(put(4, 1)), &[]).expect("put b"); // rev 2
                                                     // Compare b's version == 1: holds; success puts a, reads it back at
                                                     // revision 0 (its own write), deletes b.
     let t = TxnSpec {
@@ -1951,21 +1955,21 @@ fn model_by_hand_transactions() {
     assert_eq!(
         r,
         TxnResponse {
-            revision: 2,
+            revision: 3,
             succeeded: true,
             responses: vec![
                 OpResponse::Put(PutResponse {
-                    revision: 2,
+                    revision: 3,
                     prev_kv: None
                 }),
                 OpResponse::Range(RangeResponse {
-                    revision: 2,
-                    kvs: vec![kv("a", "", 2, 2, 1)],
+                    revision: 3,
+                    kvs: vec![kv("a", "", 3, 3, 1)],
                     count: 2,
                     more: true,
                 }),
                 OpResponse::Delete(DeleteResponse {
-                    revision: 2,
+                    revision: 3,
                     deleted: 1,
                     prev_kvs: vec![],
                 }),
@@ -1975,7 +1979,7 @@ fn model_by_hand_transactions() {
     // Same compare again: b is gone, so it compares as version 0 and the
     // failure branch (empty) runs: no write, no revision.
     let r = m.txn(&t, &ops).expect("txn");
-    assert_eq!((r.revision, r.succeeded, r.responses.len()), (2, false, 0));
+    assert_eq!((r.revision, r.succeeded, r.responses.len()), (3, false, 0));
     // A value compare on an absent key is false, even with !=.
     let ne = Cmp {
         range: R::Key(4),
@@ -1989,7 +1993,7 @@ fn model_by_hand_transactions() {
     };
     let ops2 = [m.operand(&t2.compares[0])];
     let r = m.txn(&t2, &ops2).expect("txn");
-    assert_eq!((r.revision, r.succeeded), (3, false));
+    assert_eq!((r.revision, r.succeeded), (4, false));
     assert_eq!(
         m.state().get(&b"b/1"[..]).map(|kv| kv.value.clone()),
         Some(b"v2".to_vec())
@@ -2029,11 +2033,11 @@ fn model_by_hand_transactions() {
     assert_eq!(
         m.txn(&future, &[]),
         Err(vec![Expected::FutureRevision {
-            requested: 4,
-            current: 3
+            requested: 5,
+            current: 4
         }])
     );
-    assert_eq!(m.current(), 3);
+    assert_eq!(m.current(), 4);
 
     let steps = vec![
         Step::Put {
@@ -2050,7 +2054,7 @@ fn model_by_hand_transactions() {
         Step::Txn(future),
         Step::Drop,
     ];
-    assert_eq!(run(NEVER, &steps).current(), 3);
+    assert_eq!(run(NEVER, &steps).current(), 4);
 }
 
 #[test]
@@ -2064,8 +2068,8 @@ fn model_by_hand_leases() {
         prev_kv: false,
         lease: lease.map(LeaseRef::Id),
     };
-    // rev 1, 2: a and b on lease 1; rev 3: a/1 on lease 2; rev 4: b
-    // detached by a put without a lease.
+    // rev 2, 3: a and b on lease 1; rev 4: a/1 on lease 2; rev 5: b
+    // detached by a put without a lease (a new store is at rev 1).
     for op in [
         lput(0, 1, Some(1)),
         lput(4, 1, Some(1)),
@@ -2089,11 +2093,11 @@ fn model_by_hand_leases() {
     assert_eq!(m.keep_alive(1), Ok(2));
     assert_eq!(m.time_to_live(1, false), Ok(ttl(1, 2, 2, &[])));
     // Exactly at its deadline lease 1 is due: not found by a keep-alive,
-    // though still live until revoked; its expiry deletes a at rev 5.
+    // though still live until revoked; its expiry deletes a at rev 6.
     m.now += 2000;
     assert_eq!(m.due(), vec![1]);
     assert_eq!(m.keep_alive(1), Err(lease_missing(1)));
-    assert_eq!(m.revoke(1), Ok(5));
+    assert_eq!(m.revoke(1), Ok(6));
     assert_eq!(m.get(0, Rev::Current), Ok(None));
     assert_eq!(m.time_to_live(2, true), Ok(ttl(2, 2, 5, &["a/1"])));
     // A put naming a gone lease changes nothing.
@@ -2101,10 +2105,10 @@ fn model_by_hand_leases() {
         m.put(&lput(3, 1, Some(1))),
         Err(vec![Expected::LeaseNotFound(1)])
     );
-    assert_eq!(m.current(), 5);
+    assert_eq!(m.current(), 6);
     // A revoke of a lease without keys takes no revision.
     m.grant(3, 1);
-    assert_eq!(m.revoke(3), Ok(5));
+    assert_eq!(m.revoke(3), Ok(6));
     assert_eq!(m.revoke(3), Err(lease_missing(3)));
     assert_eq!(m.grant_errors(2, 1), vec![Expected::LeaseExists(2)]);
     assert_eq!(m.grant_errors(0, 0), vec![Expected::InvalidArgument]);
@@ -2165,9 +2169,9 @@ fn model_by_hand_leases() {
         ),
     ];
     let m = run(NEVER, &steps);
-    // Revisions 1-4 puts, 5 and 6 expiries, 7 and 8 puts, then the two
+    // Revisions 2-5 puts, 6 and 7 expiries, 8 and 9 puts, then the two
     // tied expiries, and the probe's put if it reached the store first.
-    assert!([10, 11].contains(&m.current()), "revision {}", m.current());
+    assert!([11, 12].contains(&m.current()), "revision {}", m.current());
     assert!(m.leases.is_empty());
 }
 

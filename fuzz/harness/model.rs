@@ -303,11 +303,12 @@ struct Model {
 
 impl Model {
     fn new() -> Model {
+        // A new store is at revision 1, as etcd's: its first write is 2.
         Model {
-            rev: 0,
+            rev: 1,
             compacted: 0,
-            snaps: vec![Snap::new()],
-            events: vec![Vec::new()],
+            snaps: vec![Snap::new(), Snap::new()],
+            events: vec![Vec::new(), Vec::new()],
             leases: BTreeMap::new(),
             now: START_MS,
         }
