@@ -322,6 +322,10 @@ impl Db {
     }
 
     /// A lease's granted and remaining TTL, and its keys when asked for.
+    /// A lease that is not live (never granted, revoked, or expired and
+    /// revoked) is [`Error::LeaseNotFound`]; etcd's API answers it with TTL
+    /// -1 instead, which [`LeaseTimeToLive::not_found`] builds for a layer
+    /// that serves that API.
     pub fn lease_time_to_live(&self, id: i64, with_keys: bool) -> Result<LeaseTimeToLive> {
         self.check_open()?;
         let now = self.shared.options.clock.now_ms();

@@ -34,6 +34,23 @@ pub struct LeaseTimeToLive {
     pub keys: Vec<Vec<u8>>,
 }
 
+impl LeaseTimeToLive {
+    /// etcd's answer for a lease it does not know (never granted, revoked
+    /// or expired): TTL -1, granted TTL 0, no keys.
+    /// [`Db::lease_time_to_live`](crate::Db::lease_time_to_live) fails
+    /// with [`Error::LeaseNotFound`](crate::Error::LeaseNotFound) instead;
+    /// a layer that serves etcd's API answers this in its place, as etcd's
+    /// own gRPC layer does with its lessor's "lease not found".
+    pub fn not_found(id: i64) -> LeaseTimeToLive {
+        LeaseTimeToLive {
+            id,
+            ttl: -1,
+            granted_ttl: 0,
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// One live lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Lease {

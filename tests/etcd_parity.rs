@@ -432,3 +432,44 @@ fn an_export_numbered_from_1_restores_into_a_new_store() {
     assert_eq!(db.current_revision(), 3);
     assert_eq!(db.get_at("a", 1).expect("get").expect("kept").value, b"1");
 }
+
+/// Item 6. etcd answers LeaseTimeToLive of an unknown, revoked or expired
+/// lease with TTL -1 (`{"ID":"4660","TTL":"-1"}` from the JSON gateway;
+/// etcdctl: `lease 0000000000001234 already expired`). The library keeps its
+/// typed error; `LeaseTimeToLive::not_found` is etcd's answer, for the layer
+/// that serves etcd's API (the tool today), as etcd's gRPC layer maps its
+/// lessor's ErrLeaseNotFound.
+#[test]
+fn an_unknown_or_expired_lease_is_not_found_and_maps_to_ttl_minus_1() {
+    use revkv::LeaseTimeToLive;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    assert!(matches!(
+        db.lease_time_to_live(0x1234, true),
+        Err(Error::LeaseNotFound { id: 0x1234 })
+    ));
+    assert_eq!(
+        LeaseTimeToLive::not_found(0x1234),
+        LeaseTimeToLive {
+            id: 0x1234,
+            ttl: -1,
+            granted_ttl: 0,
+            keys: Vec::new(),
+        }
+    );
+    let id = db.lease_grant(5).expect("grant").id;
+    db.put_with(PutRequest::new("k", "v").lease(id))
+        .expect("put");
+    let live = db.lease_time_to_live(id, true).expect("live");
+    assert_eq!(
+        (live.ttl, live.granted_ttl, live.keys),
+        (5, 5, vec![b"k".to_vec()])
+    );
+    // Revoked (an expired lease is revoked by the expiry thread the same
+    // way): not found.
+    db.lease_revoke(id).expect("revoke");
+    assert!(matches!(
+        db.lease_time_to_live(id, false),
+        Err(Error::LeaseNotFound { id: i }) if i == id
+    ));
+}

@@ -31,15 +31,11 @@ pub fn lease<W: Write>(dir: &Path, cmd: LeaseCommand, out: &mut Printer<W>) -> R
         LeaseCommand::Timetolive(args) => {
             let db = store::open(dir, Missing::AnswerEmpty)?;
             // etcd answers TTL -1 and granted TTL 0 for a lease that is
-            // unknown, revoked or expired; the library fails.
+            // unknown, revoked or expired; the library fails, and the
+            // layer that serves etcd's API (here, the tool) maps it.
             let ttl = match db.lease_time_to_live(args.id, args.keys) {
                 Ok(t) => t,
-                Err(revkv::Error::LeaseNotFound { .. }) => LeaseTimeToLive {
-                    id: args.id,
-                    ttl: -1,
-                    granted_ttl: 0,
-                    keys: Vec::new(),
-                },
+                Err(revkv::Error::LeaseNotFound { .. }) => LeaseTimeToLive::not_found(args.id),
                 Err(e) => return Err(e.into()),
             };
             out.lease_ttl(&ttl, args.keys, db.current_revision())
