@@ -16,7 +16,7 @@ use crate::export::ExportItem;
 use crate::lease::{remaining_secs, LeaseGrantResponse, LeaseTimeToLive};
 use crate::options::Options;
 use crate::storage::lock::DirLock;
-use crate::txn::{check_put, check_range, check_txn, Limits, Txn, TxnResponse};
+use crate::txn::{check_put, check_range, check_txn, check_watch_range, Limits, Txn, TxnResponse};
 use crate::types::{
     DeleteRequest, DeleteResponse, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse,
     Stats,
@@ -245,13 +245,15 @@ impl Db {
         self.request(|reply| Request::Txn { txn, reply })
     }
 
-    /// Starts a watch. A start revision below the compaction point fails at
+    /// Starts a watch. A range that holds no key (its end not after its
+    /// start) is refused with [`Error::EmptyWatchRange`], as etcd refuses it.
+    /// A start revision below the compaction point fails at
     /// once with [`Error::Compacted`]; at or above it, every event from the
     /// start revision on is delivered, in order, each once, whole revisions
     /// at a time.
     pub fn watch(&self, req: WatchRequest) -> Result<Watcher> {
         self.check_open()?;
-        check_range(&req.range, self.limits())?;
+        check_watch_range(&req.range, self.limits())?;
         let compacted = self.shared.read_state().compacted;
         self.shared.hub.register(req, compacted)
     }
@@ -318,6 +320,10 @@ impl Db {
     }
 
     /// A lease's granted and remaining TTL, and its keys when asked for.
+    /// A lease that is not live (never granted, revoked, or expired and
+    /// revoked) is [`Error::LeaseNotFound`]; etcd's API answers it with TTL
+    /// -1 instead, which [`LeaseTimeToLive::not_found`] builds for a layer
+    /// that serves that API.
     pub fn lease_time_to_live(&self, id: i64, with_keys: bool) -> Result<LeaseTimeToLive> {
         self.check_open()?;
         let now = self.shared.options.clock.now_ms();
@@ -373,14 +379,18 @@ impl Db {
 
     /// Writes one exported item back as it was, revision numbers included:
     /// the restore side of [`Db::export`]. Revisions must come in increasing
-    /// order above the current one; a `Header` is accepted only by an empty
-    /// store. After the last item, [`Db::compact`] at the header's compact
+    /// order above the current one, except that a store that holds no
+    /// record yet takes any first revision from 1 on (so that the export of
+    /// a store numbered from 1, as format versions 1 and 2 numbered them,
+    /// restores into a new store, which is at revision 1); a `Header` is
+    /// accepted only by such an empty store without leases. After the last item, [`Db::compact`] at the header's compact
     /// revision (when not 0 and not above the current revision) gives back
     /// the exported store's read horizon.
     pub fn import(&self, item: ExportItem) -> Result<()> {
         self.check_open()?;
         if let ExportItem::Header { .. } = item {
-            let empty = self.current_revision() == 0 && self.shared.lock_leases().leases.is_empty();
+            let empty = self.shared.read_state().holds_no_record()
+                && self.shared.lock_leases().leases.is_empty();
             if !empty {
                 return Err(Error::bad_request(
                     "import of a header into a store that is not empty",

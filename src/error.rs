@@ -83,8 +83,11 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
-    /// A range whose end sorts before its start.
-    InvalidRange {
+    /// A watch of a range that holds no key: its end does not sort after
+    /// its start (`[k, k)`, or an end before the key). etcd refuses such a
+    /// watch too ("watcher range is empty"). Reads, deletes and compares over
+    /// such a range are not refused: they find nothing, as etcd's do.
+    EmptyWatchRange {
         /// The range start.
         key: Vec<u8>,
         /// The range end.
@@ -264,9 +267,9 @@ impl fmt::Display for Error {
                     "transaction of {len} encoded bytes exceeds the limit of {max}"
                 )
             }
-            Error::InvalidRange { key, range_end } => write!(
+            Error::EmptyWatchRange { key, range_end } => write!(
                 f,
-                "range end {:?} sorts before start {:?}",
+                "watcher range is empty: range end {:?} does not sort after key {:?}",
                 String::from_utf8_lossy(range_end),
                 String::from_utf8_lossy(key)
             ),

@@ -196,6 +196,11 @@ pub(crate) fn evaluate(
         }
     }
     let ops = if succeeded { txn.success } else { txn.failure };
+    check_branch(state, &ops, lease_exists)?;
+    // Each op answers at the revision of its point of the transaction, as
+    // etcd's do: the store's revision (`rev - 1`) until the first op that
+    // writes something, `rev` from that op on.
+    let at = |w: &Writes| if w.events.is_empty() { rev - 1 } else { rev };
     let mut responses = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
@@ -208,30 +213,48 @@ pub(crate) fn evaluate(
                 lease_exists,
             )?)),
             Op::Delete(d) => {
-                responses.push(OpResponse::Delete(delete(state, group, &mut w, d, rev)?))
+                let mut resp = delete(state, group, &mut w, d, rev)?;
+                resp.revision = at(&w);
+                responses.push(OpResponse::Delete(resp))
             }
             Op::Range(r) => {
                 let view = HeadView {
                     state,
                     layers: [group, &w.local],
                 };
-                responses.push(OpResponse::Range(view.range(&r)?))
+                let mut resp = view.range(&r)?;
+                resp.revision = at(&w);
+                responses.push(OpResponse::Range(resp))
             }
         }
     }
-    let revision = if w.events.is_empty() { rev - 1 } else { rev };
-    for resp in &mut responses {
-        match resp {
-            OpResponse::Put(p) => p.revision = revision,
-            OpResponse::Delete(d) => d.revision = revision,
-            OpResponse::Range(r) => r.revision = revision,
-        }
-    }
+    let revision = at(&w);
     Ok(w.into_evaluated(TxnResponse {
         revision,
         succeeded,
         responses,
     }))
+}
+
+/// The checks etcd makes on the branch that runs before running any of it
+/// (etcdserver's `checkRequestPut`, then `checkRequestRange`): every put's
+/// lease exists, then every read's revision is neither compacted nor in the
+/// future. So of two faults, a missing lease is reported before a bad
+/// revision, whatever their order in the branch.
+fn check_branch(state: &State, ops: &[Op], lease_exists: &dyn Fn(i64) -> bool) -> Result<()> {
+    for op in ops {
+        if let Op::Put(p) = op {
+            if p.lease != 0 && !lease_exists(p.lease) {
+                return Err(Error::LeaseNotFound { id: p.lease });
+            }
+        }
+    }
+    for op in ops {
+        if let Op::Range(r) = op {
+            state.resolve(r.revision)?;
+        }
+    }
+    Ok(())
 }
 
 /// Evaluates a lone put, as [`evaluate`] does a transaction of that one op.

@@ -128,6 +128,11 @@ pub enum Op {
     Delete(DeleteRequest),
     /// Read a key or range. Inside a transaction that writes, a read at
     /// revision 0 sees the transaction's own earlier writes.
+    ///
+    /// Each op's response carries the revision at its point of the
+    /// transaction, as etcd's do: the store's revision before the
+    /// transaction until the first op that writes something (a delete of
+    /// nothing writes nothing), the transaction's revision from that op on.
     Range(RangeRequest),
 }
 
@@ -165,6 +170,12 @@ pub enum OpResponse {
 
 /// A transaction: if every compare holds, run `success`, else `failure`.
 /// The whole transaction is one revision when it writes, none when it does not.
+///
+/// It is refused whole, before anything runs, for what etcd refuses, and
+/// of several faults for the one etcd reports: an empty key (compares, then
+/// either branch), a key written twice in one branch, a key or value over
+/// the limits; then, in the branch that runs, a put's unknown lease before
+/// a read's compacted or future revision.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Txn {
     /// Conditions, all of which must hold for `success` to run.
@@ -262,6 +273,9 @@ pub(crate) fn check_key(key: &[u8], limits: Limits) -> Result<()> {
     Ok(())
 }
 
+/// Checks a range's keys against the limits. A range whose end sorts
+/// before its key is accepted: it holds no key, and a read, delete or
+/// compare over it finds nothing, as etcd's do.
 pub(crate) fn check_range(range: &KeyRange, limits: Limits) -> Result<()> {
     check_key(&range.key, limits)?;
     if range.range_end.len() > limits.max_key {
@@ -270,8 +284,16 @@ pub(crate) fn check_range(range: &KeyRange, limits: Limits) -> Result<()> {
             max: limits.max_key,
         });
     }
-    if !range.is_single() && range.range_end != [0] && range.range_end < range.key {
-        return Err(Error::InvalidRange {
+    Ok(())
+}
+
+/// Checks the range of a watch: as [`check_range`], and refuses a range
+/// that holds no key (`range_end` not after `key`) as etcd does ("watcher
+/// range is empty"), rather than accepting a watch that can never fire.
+pub(crate) fn check_watch_range(range: &KeyRange, limits: Limits) -> Result<()> {
+    check_range(range, limits)?;
+    if !range.is_single() && range.range_end != [0] && range.range_end <= range.key {
+        return Err(Error::EmptyWatchRange {
             key: range.key.clone(),
             range_end: range.range_end.clone(),
         });
@@ -281,6 +303,10 @@ pub(crate) fn check_range(range: &KeyRange, limits: Limits) -> Result<()> {
 
 pub(crate) fn check_put(put: &PutRequest, limits: Limits) -> Result<()> {
     check_key(&put.key, limits)?;
+    check_value(put, limits)
+}
+
+fn check_value(put: &PutRequest, limits: Limits) -> Result<()> {
     if put.value.len() > limits.max_value {
         return Err(Error::ValueTooLarge {
             len: put.value.len(),
@@ -290,39 +316,69 @@ pub(crate) fn check_put(put: &PutRequest, limits: Limits) -> Result<()> {
     Ok(())
 }
 
-/// Checks a transaction before it runs: every key, value and range, and that
-/// no branch writes one key twice (two puts, or a put inside a delete range).
+/// The key an op names first (a range's start).
+fn op_key(op: &Op) -> &[u8] {
+    match op {
+        Op::Put(p) => &p.key,
+        Op::Delete(d) => &d.range.key,
+        Op::Range(r) => &r.range.key,
+    }
+}
+
+/// Checks a transaction before it runs, in the order etcd checks one
+/// before it is proposed (etcdserver/api/v3rpc `checkTxnRequest`, then
+/// `checkIntervals` per branch, then the request's size), so that of two
+/// faults the one etcd reports is reported: an empty key anywhere (the
+/// compares, then the success ops, then the failure ops), then a key
+/// written twice in a branch (two puts, or a put inside a delete range of
+/// the same branch; success first), then revkv's size limits on keys and
+/// values (where etcd limits the size of the whole request). Both branches
+/// are checked, whichever runs. What depends on the store (leases, read
+/// revisions) is checked when the branch is chosen (`evaluate.rs`).
 pub(crate) fn check_txn(txn: &Txn, limits: Limits) -> Result<()> {
+    let ops = || txn.success.iter().chain(&txn.failure);
+    if txn.compares.iter().any(|c| c.range.key.is_empty()) || ops().any(|op| op_key(op).is_empty())
+    {
+        return Err(Error::EmptyKey);
+    }
+    for branch in [&txn.success, &txn.failure] {
+        check_duplicates(branch)?;
+    }
     for cmp in &txn.compares {
         check_range(&cmp.range, limits)?;
     }
-    for branch in [&txn.success, &txn.failure] {
-        let mut puts: Vec<&[u8]> = Vec::new();
-        let mut deletes: Vec<&KeyRange> = Vec::new();
-        for op in branch {
-            match op {
-                Op::Put(p) => {
-                    check_put(p, limits)?;
-                    puts.push(&p.key);
-                }
-                Op::Delete(d) => {
-                    check_range(&d.range, limits)?;
-                    deletes.push(&d.range);
-                }
-                Op::Range(r) => check_range(&r.range, limits)?,
-            }
+    for op in ops() {
+        match op {
+            Op::Put(p) => check_put(p, limits)?,
+            Op::Delete(d) => check_range(&d.range, limits)?,
+            Op::Range(r) => check_range(&r.range, limits)?,
         }
-        puts.sort_unstable();
-        if let Some(key) = puts.windows(2).find_map(|w| match w {
-            [a, b] if a == b => Some(a),
-            _ => None,
-        }) {
+    }
+    Ok(())
+}
+
+/// Refuses a branch that writes one key twice: two puts, or a put inside
+/// one of its delete ranges.
+fn check_duplicates(branch: &[Op]) -> Result<()> {
+    let mut puts: Vec<&[u8]> = Vec::new();
+    let mut deletes: Vec<&KeyRange> = Vec::new();
+    for op in branch {
+        match op {
+            Op::Put(p) => puts.push(&p.key),
+            Op::Delete(d) => deletes.push(&d.range),
+            Op::Range(_) => {}
+        }
+    }
+    puts.sort_unstable();
+    if let Some(key) = puts.windows(2).find_map(|w| match w {
+        [a, b] if a == b => Some(a),
+        _ => None,
+    }) {
+        return Err(Error::DuplicateKeyInTxn { key: key.to_vec() });
+    }
+    for key in &puts {
+        if deletes.iter().any(|d| d.contains(key)) {
             return Err(Error::DuplicateKeyInTxn { key: key.to_vec() });
-        }
-        for key in &puts {
-            if deletes.iter().any(|d| d.contains(key)) {
-                return Err(Error::DuplicateKeyInTxn { key: key.to_vec() });
-            }
         }
     }
     Ok(())
@@ -406,11 +462,23 @@ mod tests {
             check_put(&PutRequest::new("k", vec![0; 17]), LIMITS),
             Err(Error::ValueTooLarge { len: 17, max: 16 })
         ));
-        assert!(matches!(
-            check_range(&KeyRange::range("b", "a"), LIMITS),
-            Err(Error::InvalidRange { .. })
-        ));
-        assert!(check_range(&KeyRange::from_key("b"), LIMITS).is_ok());
-        assert!(check_range(&KeyRange::all(), LIMITS).is_ok());
+        // A range that holds no key is a range like any other, except to
+        // a watch.
+        for empty in [KeyRange::range("b", "a"), KeyRange::range("b", "b")] {
+            assert!(check_range(&empty, LIMITS).is_ok());
+            assert!(matches!(
+                check_watch_range(&empty, LIMITS),
+                Err(Error::EmptyWatchRange { key, .. }) if key == b"b"
+            ));
+        }
+        for range in [
+            KeyRange::from_key("b"),
+            KeyRange::all(),
+            KeyRange::single("b"),
+            KeyRange::range("b", "b\0"),
+        ] {
+            assert!(check_range(&range, LIMITS).is_ok());
+            assert!(check_watch_range(&range, LIMITS).is_ok(), "{range:?}");
+        }
     }
 }

@@ -227,7 +227,11 @@ impl RangeRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct RangeResponse {
-    /// The store revision the read was served at.
+    /// The store's current revision when the read was served (not the
+    /// revision read at, when one was asked for). Inside a transaction, the
+    /// revision at that point of it, as etcd's: the store's revision before
+    /// the transaction until an earlier op wrote something, the
+    /// transaction's own revision after.
     pub revision: u64,
     /// The key-values, in key order (empty for `count_only`).
     pub kvs: Vec<KeyValue>,
@@ -312,7 +316,8 @@ impl PutRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct PutResponse {
-    /// The revision of the write.
+    /// The revision of the write (inside a transaction, the transaction's
+    /// revision).
     pub revision: u64,
     /// The key-value before the put, if asked for and it existed.
     pub prev_kv: Option<KeyValue>,
@@ -382,7 +387,10 @@ impl DeleteRequest {
 #[non_exhaustive]
 pub struct DeleteResponse {
     /// The revision of the write, or the current revision when nothing was
-    /// deleted (a delete of nothing consumes no revision).
+    /// deleted (a delete of nothing consumes no revision). Inside a
+    /// transaction, the revision at that point of it, as etcd's: the
+    /// transaction's revision once this delete or an earlier op wrote
+    /// something, else the store's revision before the transaction.
     pub revision: u64,
     /// How many keys were deleted.
     pub deleted: u64,

@@ -11,8 +11,8 @@ use revkv::{AutoCompaction, Db, Error, ManualClock, Options, SyncPolicy};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Puts "k" = i for each i in `from..to`; on a fresh store, revision r
-/// holds value r - 1.
+/// Puts "k" = i for each i in `from..to`; on a fresh store (at revision 1,
+/// its first write 2), revision r holds value r - 2.
 fn put_many(db: &Db, from: u32, to: u32) {
     for i in from..to {
         db.put("k", i.to_string()).expect("put");
@@ -29,10 +29,10 @@ fn off_by_default() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), Options::default().sync(SyncPolicy::Never)).expect("open");
     put_many(&db, 0, 50);
-    // A round of the compactor: only the manual compaction at 1 happens.
-    db.compact_physical(1).expect("compact");
-    assert_eq!(db.compact_revision(), 1);
-    assert_eq!(value_at(&db, 1).expect("kept"), b"0");
+    // A round of the compactor: only the manual compaction at 2 happens.
+    db.compact_physical(2).expect("compact");
+    assert_eq!(db.compact_revision(), 2);
+    assert_eq!(value_at(&db, 2).expect("kept"), b"0");
 }
 
 #[test]
@@ -43,18 +43,18 @@ fn keep_last_revisions() {
         .auto_compaction(AutoCompaction::Revisions(10));
     let db = Db::open(dir.path(), options).expect("open");
     put_many(&db, 0, 100);
-    // The round that rewrites the manual compaction at 1 also checks the
+    // The round that rewrites the manual compaction at 2 also checks the
     // mode, which compacts at current - 10.
-    db.compact_physical(1).expect("compact");
-    assert_eq!(db.compact_revision(), 90, "compacts at current - 10");
+    db.compact_physical(2).expect("compact");
+    assert_eq!(db.compact_revision(), 91, "compacts at current - 10");
     assert!(matches!(
-        value_at(&db, 89),
+        value_at(&db, 90),
         Err(Error::Compacted {
-            compact_revision: 90
+            compact_revision: 91
         })
     ));
-    assert_eq!(value_at(&db, 90).expect("kept"), b"89");
-    assert_eq!(value_at(&db, 95).expect("kept"), b"94");
+    assert_eq!(value_at(&db, 91).expect("kept"), b"89");
+    assert_eq!(value_at(&db, 96).expect("kept"), b"94");
 }
 
 #[test]
@@ -68,35 +68,35 @@ fn keep_last_period_on_the_manual_clock() {
         .auto_compaction(AutoCompaction::Period(period));
     let db = Db::open(dir.path(), options).expect("open");
 
-    // At t0 the store is at revision 10: a round samples that.
+    // At t0 the store is at revision 11: a round samples that.
     put_many(&db, 0, 10);
-    db.compact_physical(1).expect("compact");
-    assert_eq!(db.compact_revision(), 1);
+    db.compact_physical(2).expect("compact");
+    assert_eq!(db.compact_revision(), 2);
 
-    // Half a period later it is at revision 20; nothing is a period old yet.
+    // Half a period later it is at revision 21; nothing is a period old yet.
     clock.advance(period / 2);
     put_many(&db, 10, 20);
-    db.compact_physical(2).expect("compact");
-    assert_eq!(db.compact_revision(), 2, "no sample is a period old");
-    assert_eq!(value_at(&db, 2).expect("kept"), b"1");
+    db.compact_physical(3).expect("compact");
+    assert_eq!(db.compact_revision(), 3, "no sample is a period old");
+    assert_eq!(value_at(&db, 3).expect("kept"), b"1");
 
-    // A whole period after t0: the history before revision 10 (current at
+    // A whole period after t0: the history before revision 11 (current at
     // t0) goes, and no more.
     clock.advance(period / 2);
-    db.compact_physical(3).expect("compact");
-    assert_eq!(db.compact_revision(), 10);
+    db.compact_physical(4).expect("compact");
+    assert_eq!(db.compact_revision(), 11);
     assert!(matches!(
-        value_at(&db, 9),
+        value_at(&db, 10),
         Err(Error::Compacted {
-            compact_revision: 10
+            compact_revision: 11
         })
     ));
-    assert_eq!(value_at(&db, 10).expect("kept"), b"9");
+    assert_eq!(value_at(&db, 11).expect("kept"), b"9");
 
-    // Another half period: revision 20 was current a period ago.
+    // Another half period: revision 21 was current a period ago.
     clock.advance(period / 2);
-    db.compact_physical(11).expect("compact");
-    assert_eq!(db.compact_revision(), 20);
-    assert!(matches!(value_at(&db, 19), Err(Error::Compacted { .. })));
-    assert_eq!(value_at(&db, 20).expect("kept"), b"19");
+    db.compact_physical(12).expect("compact");
+    assert_eq!(db.compact_revision(), 21);
+    assert!(matches!(value_at(&db, 20), Err(Error::Compacted { .. })));
+    assert_eq!(value_at(&db, 21).expect("kept"), b"19");
 }

@@ -14,36 +14,36 @@ fn options() -> Options {
 fn compaction_keeps_history_at_and_above_and_reclaims_space() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), options()).expect("open");
-    db.put("alive", "early").expect("put"); // 1
+    db.put("alive", "early").expect("put"); // 2 (a new store is at 1)
     for i in 0..3000u32 {
         db.put("churn", format!("value-{i:05}-{}", "x".repeat(100)))
             .expect("put");
     }
-    let del = db.delete("churn").expect("delete").revision; // 3002
-    db.put("after", "a").expect("put"); // 3003
+    let del = db.delete("churn").expect("delete").revision; // 3003
+    db.put("after", "a").expect("put"); // 3004
     let before = db.stats().expect("stats").disk_bytes;
-    db.compact_physical(del - 1).expect("compact"); // at 3001: churn live
+    db.compact_physical(del - 1).expect("compact"); // at 3002: churn live
     let after = db.stats().expect("stats").disk_bytes;
     assert!(after * 5 < before, "space reclaimed: {before} -> {after}");
     assert!(matches!(
-        db.get_at("churn", 3000),
+        db.get_at("churn", 3001),
         Err(Error::Compacted {
-            compact_revision: 3001
+            compact_revision: 3002
         })
     ));
     assert_eq!(
-        db.get_at("churn", 3001)
+        db.get_at("churn", 3002)
             .expect("get")
             .expect("live at the point")
             .value,
         format!("value-02999-{}", "x".repeat(100)).into_bytes()
     );
     assert_eq!(
-        db.get_at("alive", 3001).expect("get").expect("kept").value,
+        db.get_at("alive", 3002).expect("get").expect("kept").value,
         b"early"
     );
     assert_eq!(db.get("churn").expect("get"), None);
-    assert!(matches!(db.compact(3001), Err(Error::Compacted { .. })));
+    assert!(matches!(db.compact(3002), Err(Error::Compacted { .. })));
     assert!(matches!(
         db.compact(9999),
         Err(Error::FutureRevision { .. })
@@ -68,7 +68,7 @@ fn compaction_keeps_history_at_and_above_and_reclaims_space() {
     assert_eq!(db.get("churn").expect("get"), None);
     assert_eq!(
         db.get("alive").expect("get").expect("kept").create_revision,
-        1
+        2
     );
     assert!(matches!(
         db.get_at("alive", del),

@@ -466,7 +466,8 @@ fn check_store(db: &Db, model: &Model, expect_compact: u64, ctx: &str) -> u64 {
     );
     let c = db.compact_revision();
     assert_eq!(c, expect_compact, "{ctx}: compaction revision");
-    for rev in 1..=current {
+    // A new store is at revision 1; its first write is 2.
+    for rev in 2..=current {
         assert!(
             model.ops.contains_key(&rev),
             "{ctx}: the store has revision {rev}, no write acknowledged it"
@@ -840,7 +841,7 @@ fn crash_at(failpoint: &str, lossy: bool) {
 const OVERLAP_CHILD_TEST: &str = "child_overlapping_compactions";
 const OVERLAP_DIR_ENV: &str = "REVKV_CC_OVERLAP_DIR";
 
-/// Writes `/x` (revision 1), 4 MiB of live keys, then in one segment S:
+/// Writes `/x` (revision 2), 4 MiB of live keys, then in one segment S:
 /// ten versions of `/g` (C1 is the sixth), the delete of `/x` at T > C1, and
 /// a large put that seals S; then one more write at C2. Compacts at C1 in
 /// the background and, as soon as the rewrite has created its first output

@@ -230,7 +230,7 @@ fn bad_frame_in_the_middle_of_the_active_segment_is_corruption_not_a_torn_tail()
     // The undamaged original still opens with everything in it.
     let db = Db::open(dir.path(), options()).expect("open original");
     check_puts(&db, &puts);
-    assert_eq!(db.current_revision(), 60);
+    assert_eq!(db.current_revision(), 61, "60 writes on a store at 1");
 }
 
 /// The CRC every file uses is CRC-32/IEEE (format.md §2.2): its check value.
@@ -245,10 +245,10 @@ fn manifest_of_a_future_version_is_unsupported() {
     let path = dir.path().join("MANIFEST");
     let mut bytes = fs::read(&path).expect("read MANIFEST");
     assert_eq!(&bytes[..8], b"REVKVMAN");
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 2);
-    // A well-formed MANIFEST of version 3: the checksum is made valid again.
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 3);
+    // A well-formed MANIFEST of version 4: the checksum is made valid again.
     let crc_at = bytes.len() - 4;
-    test_support::set_header_version(&mut bytes, 3, crc_at);
+    test_support::set_header_version(&mut bytes, 4, crc_at);
     fs::write(&path, &bytes).expect("write MANIFEST");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion {
@@ -257,10 +257,10 @@ fn manifest_of_a_future_version_is_unsupported() {
             supported,
         }) => {
             assert_eq!(file, path);
-            assert_eq!((found, supported), (3, 2));
+            assert_eq!((found, supported), (4, 3));
         }
         Err(e) => panic!("expected UnsupportedVersion, got {e:?}"),
-        Ok(_) => panic!("a version 3 MANIFEST was accepted"),
+        Ok(_) => panic!("a version 4 MANIFEST was accepted"),
     }
     // Nothing was rewritten by the failed open.
     assert_eq!(fs::read(&path).expect("read"), bytes);
@@ -273,15 +273,15 @@ fn segment_of_a_future_version_is_unsupported() {
     let seg = &segs[1];
     let mut bytes = fs::read(seg).expect("read");
     assert_eq!(&bytes[..8], b"REVKVSEG");
-    test_support::set_header_version(&mut bytes, 3, 24);
+    test_support::set_header_version(&mut bytes, 4, 24);
     fs::write(seg, &bytes).expect("write");
     match open_no_panic(dir.path(), small_segments()) {
         Err(Error::UnsupportedVersion { file, found, .. }) => {
             assert_eq!(&file, seg);
-            assert_eq!(found, 3);
+            assert_eq!(found, 4);
         }
         Err(e) => panic!("expected UnsupportedVersion, got {e:?}"),
-        Ok(_) => panic!("a version 3 segment was accepted"),
+        Ok(_) => panic!("a version 4 segment was accepted"),
     }
 }
 
@@ -308,8 +308,8 @@ fn lost_or_damaged_index_of_a_sealed_segment_is_rebuilt() {
     let db = open_no_panic(dir.path(), small_segments()).expect("open without idx");
     check_puts(&db, &puts);
     assert_eq!(all_kvs(&db), state);
-    assert_eq!(db.current_revision(), 300);
-    assert_eq!(db.put("new", "v").expect("put").revision, 301);
+    assert_eq!(db.current_revision(), 301, "300 writes on a store at 1");
+    assert_eq!(db.put("new", "v").expect("put").revision, 302);
     db.close().expect("close");
     assert_eq!(fs::read(&idx1).expect("rebuilt idx"), original1);
     assert_eq!(fs::read(&idx2).expect("rebuilt idx"), original2);

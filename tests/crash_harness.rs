@@ -2036,7 +2036,11 @@ fn crash_harness() {
         .expect("tempdir");
     let dir = work.path().join("db");
     let snapshot = work.path().join("before-reopen");
-    let mut model = Model::default();
+    // A new store is at revision 1 (its first write is 2), as etcd's.
+    let mut model = Model {
+        head: 1,
+        ..Model::default()
+    };
     let mut stats = Stats::default();
     let mut batch: Vec<OpRec> = Vec::new();
     let mut batch_lines: Vec<String> = Vec::new();

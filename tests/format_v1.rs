@@ -1,15 +1,18 @@
 //! A store written in format version 1 (fixed 41-byte op headers, version 1
-//! in every file header) opens in this build, reads exactly as it did, is
-//! marked version 2 before anything new is written, and from then on mixes
-//! old and new records without losing either (format.md §11).
+//! in every file header, a MANIFEST without the initial revision) opens in
+//! this build, reads exactly as it did, is marked version 3 before anything
+//! new is written, and from then on mixes old and new records without
+//! losing either (format.md §11). A version 2 store keeps its revision
+//! numbering (its first write was 1) through the upgrade.
 //!
 //! The version 1 store is made by writing a store with this build and
-//! rewriting every byte that version 2 changed: each record re-encoded with
-//! `OpEncoding::Fixed`, each header carrying version 1, the derived files
-//! (`.idx`, `KEYINDEX`) dropped as an older build may have left none.
+//! rewriting every byte that versions 2 and 3 changed: each record
+//! re-encoded with `OpEncoding::Fixed`, each header carrying version 1, the
+//! MANIFEST laid out as version 1 did, the derived files (`.idx`,
+//! `KEYINDEX`) dropped as an older build may have left none.
 
 use revkv::format::frame::{decode_frame, encode_frame, FrameKind};
-use revkv::format::manifest::decode_manifest_and_version;
+use revkv::format::manifest::{decode_manifest_and_version, encode_manifest_as};
 use revkv::format::record::{decode_txn, encode_txn_as, op_encoding, OpEncoding};
 use revkv::format::segment::SEGMENT_HEADER_LEN;
 use revkv::{Db, KeyValue, Options, PutRequest, RangeRequest, SyncPolicy};
@@ -27,6 +30,15 @@ fn options() -> Options {
 fn header_version(path: &Path) -> u32 {
     let bytes = fs::read(path).expect("read");
     u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"))
+}
+
+/// Rewrites a closed store's MANIFEST as format version `version` (1 or 2)
+/// laid it out: without the initial revision.
+fn downgrade_manifest(dir: &Path, version: u32) {
+    let path = dir.join("MANIFEST");
+    let (manifest, _) = decode_manifest_and_version(&fs::read(&path).expect("read MANIFEST"))
+        .expect("decode MANIFEST");
+    fs::write(&path, encode_manifest_as(version, &manifest)).expect("write MANIFEST");
 }
 
 /// Rewrites a closed store into what format version 1 wrote.
@@ -55,11 +67,7 @@ fn downgrade_to_version_1(dir: &Path) {
         fs::remove_file(idx).expect("remove .idx");
     }
     let _ = fs::remove_file(dir.join("KEYINDEX"));
-    let path = dir.join("MANIFEST");
-    let mut manifest = fs::read(&path).expect("read MANIFEST");
-    let crc_at = manifest.len() - 4;
-    test_support::set_header_version(&mut manifest, 1, crc_at);
-    fs::write(&path, manifest).expect("write MANIFEST");
+    downgrade_manifest(dir, 1);
 }
 
 /// Every record's op encoding in the store's segments, in file order.
@@ -136,11 +144,12 @@ fn a_version_1_store_opens_reads_the_same_and_is_upgraded() {
     let report = db.verify().expect("verify");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.revisions, old.len() as u64, "every record read");
-    // The MANIFEST says version 2 before anything was appended.
-    let (_, version) =
+    // The MANIFEST says version 3 before anything was appended, with the
+    // initial revision of an old store: 0.
+    let (manifest, version) =
         decode_manifest_and_version(&fs::read(dir.path().join("MANIFEST")).expect("read"))
             .expect("decode MANIFEST");
-    assert_eq!(version, 2);
+    assert_eq!((version, manifest.initial_revision), (3, 0));
     assert_eq!(encodings(dir.path()), old, "open rewrote no record");
 
     // New writes are compact, appended after the version 1 records, even in
@@ -162,7 +171,7 @@ fn a_version_1_store_opens_reads_the_same_and_is_upgraded() {
         .iter()
         .map(|s| header_version(s))
         .collect();
-    assert!(seg_versions.contains(&1) && seg_versions.contains(&2));
+    assert!(seg_versions.contains(&1) && seg_versions.contains(&3));
 
     let db = Db::open(dir.path(), options()).expect("reopen");
     assert_eq!(snapshot(&db, 1..=after_rev), after);
@@ -191,7 +200,7 @@ fn a_version_1_store_opens_reads_the_same_and_is_upgraded() {
 }
 
 #[test]
-fn this_build_writes_version_2_everywhere() {
+fn this_build_writes_version_3_everywhere() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), options()).expect("open");
     write_history(&db, 200);
@@ -204,8 +213,52 @@ fn this_build_writes_version_2_everywhere() {
         .chain(&with_ext(dir.path(), "idx"))
         .chain([&dir.path().join("MANIFEST"), &dir.path().join("KEYINDEX")])
     {
-        assert_eq!(header_version(file), 2, "{}", file.display());
+        assert_eq!(header_version(file), 3, "{}", file.display());
     }
     let all = encodings(dir.path());
     assert!(!all.is_empty() && all.iter().all(|e| *e == OpEncoding::Compact));
+    let (manifest, _) =
+        decode_manifest_and_version(&fs::read(dir.path().join("MANIFEST")).expect("read"))
+            .expect("decode MANIFEST");
+    assert_eq!(manifest.initial_revision, 1, "a new store starts at 1");
+}
+
+/// A store created by a version 2 build was at revision 0 and wrote its
+/// first write as revision 1: it keeps that numbering in this build, empty
+/// or not, through the upgrade of its MANIFEST and every reopen after.
+#[test]
+fn a_version_2_store_keeps_its_revision_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Db::open(dir.path(), options())
+        .expect("create")
+        .close()
+        .expect("close");
+    // What a version 2 build created: the same files, a MANIFEST without
+    // the initial revision (and version 2 headers, read like version 3's).
+    for seg in with_ext(dir.path(), "seg") {
+        let mut bytes = fs::read(&seg).expect("read segment");
+        test_support::set_header_version(&mut bytes, 2, 24);
+        fs::write(&seg, bytes).expect("write segment");
+    }
+    let _ = fs::remove_file(dir.path().join("KEYINDEX"));
+    downgrade_manifest(dir.path(), 2);
+
+    let db = Db::open(dir.path(), options()).expect("open a version 2 store");
+    assert_eq!(db.current_revision(), 0);
+    assert_eq!(
+        db.range(RangeRequest::prefix("")).expect("range").revision,
+        0
+    );
+    assert_eq!(db.put("a", "1").expect("put").revision, 1);
+    let (manifest, version) =
+        decode_manifest_and_version(&fs::read(dir.path().join("MANIFEST")).expect("read"))
+            .expect("decode MANIFEST");
+    assert_eq!((version, manifest.initial_revision), (3, 0));
+    db.close().expect("close");
+    drop(db);
+    let db = Db::open(dir.path(), options()).expect("reopen");
+    assert_eq!(db.current_revision(), 1);
+    let kv = db.get("a").expect("get").expect("present");
+    assert_eq!((kv.create_revision, kv.mod_revision), (1, 1));
+    assert_eq!(db.put("b", "2").expect("put").revision, 2);
 }

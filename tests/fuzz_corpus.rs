@@ -97,7 +97,7 @@ mod seeds {
     use revkv::format::frame::{encode_frame, FrameKind};
     use revkv::format::idx::{encode_idx, IdxEntry};
     use revkv::format::lease::{encode_lease, LeaseRecord};
-    use revkv::format::manifest::{encode_manifest, Manifest};
+    use revkv::format::manifest::{encode_manifest, encode_manifest_as, Manifest};
     use revkv::format::record::{encode_txn_as, OpEncoding, OpKind, RecordOp};
     use revkv::format::segment::encode_segment_header;
     use std::path::Path;
@@ -235,6 +235,7 @@ mod seeds {
                 Manifest {
                     segments: vec![1],
                     next_segment_id: 2,
+                    initial_revision: 1,
                     ..Manifest::default()
                 },
             ),
@@ -243,6 +244,7 @@ mod seeds {
                 Manifest {
                     segments: vec![1, 2],
                     next_segment_id: 3,
+                    initial_revision: 1,
                     ..Manifest::default()
                 },
             ),
@@ -253,20 +255,22 @@ mod seeds {
                     next_segment_id: 12,
                     compact_scheduled: 1502,
                     compact_finished: 1400,
+                    initial_revision: 0,
                 },
             ),
         ];
         for (name, m) in &manifests {
             save(root, "decode_manifest", name, &encode_manifest(m));
         }
-        let manifest = encode_manifest(&manifests[1].1);
-        let crc_at = manifest.len() - 4;
-        save(
-            root,
-            "decode_manifest",
-            "manifest-v1",
-            &as_version_1(manifest, crc_at),
-        );
+        // Versions 1 and 2 have no initial revision field.
+        for version in [1, 2] {
+            save(
+                root,
+                "decode_manifest",
+                &format!("manifest-v{version}"),
+                &encode_manifest_as(version, &manifests[1].1),
+            );
+        }
         save(
             root,
             "decode_manifest",

@@ -20,10 +20,11 @@ fn a_lone_writer_syncs_once_per_write() {
     let before = db.stats().expect("stats").data_syncs;
     for i in 0..50u32 {
         let rev = db.put(format!("k{i}"), i.to_be_bytes()).expect("put");
-        assert_eq!(rev.revision, u64::from(i) + 1);
+        // A new store is at revision 1: its first write is 2.
+        assert_eq!(rev.revision, u64::from(i) + 2);
     }
     let after = db.stats().expect("stats");
-    assert_eq!(after.revision, 50);
+    assert_eq!(after.revision, 51);
     assert_eq!(
         after.data_syncs - before,
         50,
@@ -62,11 +63,12 @@ fn concurrent_writers_share_fdatasyncs_and_lose_nothing() {
         .collect();
     let total = THREADS * PUTS_PER_THREAD;
 
-    // Every write has its own revision, and together they are 1..=total.
+    // Every write has its own revision, and together they are
+    // 2..=total + 1 (a new store is at revision 1).
     let revisions: BTreeSet<u64> = acked.iter().map(|(_, r)| *r).collect();
-    assert_eq!(revisions, (1..=total as u64).collect::<BTreeSet<_>>());
+    assert_eq!(revisions, (2..=total as u64 + 1).collect::<BTreeSet<_>>());
     let stats = db.stats().expect("stats");
-    assert_eq!(stats.revision, total as u64);
+    assert_eq!(stats.revision, total as u64 + 1);
     let syncs = stats.data_syncs - before;
     assert!(
         syncs < total as u64,

@@ -1,8 +1,8 @@
 //! Incident 2 (CONTEXT.md): deleted objects came back after compaction.
 //!
 //! Key `/b` is updated 3000 times and then deleted at revision D; key `/a`
-//! is written once at revision 1 and kept alive (as is `~big`, a value over
-//! 1 MiB written at revision 2, so that every rewrite that copies it flushes
+//! is written once at revision 2, the first write of a new store, and kept
+//! alive (as is `~big`, a value over 1 MiB written at revision 3, so that every rewrite that copies it flushes
 //! in the middle of an output segment); `/c` is written after the delete.
 //! The compaction point then steps through the history: well before the
 //! delete, just before it, at it, just after it, and far past it. Most steps
@@ -171,7 +171,7 @@ fn check(dir: &Path, db: &Db, h: &History, deleted_at: u64, expect_compact: u64,
             let big = db.get_at("~big", rev).expect("get ~big").expect("~big");
             assert!(same(&big, &state["~big"]), "{ctx}: ~big at {rev}");
             let a = db.get_at("/a", rev).expect("get /a").expect("/a alive");
-            assert_eq!(a.create_revision, 1, "{ctx}: /a");
+            assert_eq!(a.create_revision, 2, "{ctx}: /a");
         }
     }
     assert!(
@@ -263,8 +263,8 @@ fn deleted_key_never_comes_back() {
     let mut h = History::default();
     let deleted_at = {
         let db = Db::open(dir.path(), options()).expect("open");
-        assert_eq!(h.put(&db, "/a", value("/a", 1)), 1);
-        h.put(&db, "~big", big_value(2));
+        assert_eq!(h.put(&db, "/a", value("/a", 2)), 2);
+        h.put(&db, "~big", big_value(3));
         for _ in 0..UPDATES {
             let rev = db.current_revision() + 1;
             h.put(&db, "/b", value("/b", rev));
@@ -277,7 +277,7 @@ fn deleted_key_never_comes_back() {
         db.close().expect("close");
         d
     };
-    assert_eq!(deleted_at, UPDATES + 3);
+    assert_eq!(deleted_at, UPDATES + 4);
     let d = deleted_at;
     let steps = [
         (1000, How::InProcess),

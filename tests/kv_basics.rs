@@ -10,45 +10,47 @@ fn open(dir: &std::path::Path) -> Db {
 fn revisions_versions_and_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(dir.path());
-    assert_eq!(db.current_revision(), 0);
-    assert_eq!(db.put("a", "1").expect("put").revision, 1);
-    assert_eq!(db.put("b", "x").expect("put").revision, 2);
-    let r3 = db
+    // A new store is at revision 1 and its first write is 2, as etcd's.
+    assert_eq!(db.current_revision(), 1);
+    assert_eq!(db.put("a", "1").expect("put").revision, 2);
+    assert_eq!(db.put("b", "x").expect("put").revision, 3);
+    let r4 = db
         .put_with(PutRequest::new("a", "2").prev_kv())
         .expect("put");
-    assert_eq!(r3.revision, 3);
-    let prev = r3.prev_kv.expect("prev kv");
+    assert_eq!(r4.revision, 4);
+    let prev = r4.prev_kv.expect("prev kv");
     assert_eq!(
         (prev.value.as_slice(), prev.mod_revision, prev.version),
-        (&b"1"[..], 1, 1)
+        (&b"1"[..], 2, 1)
     );
 
     let a = db.get("a").expect("get").expect("present");
     assert_eq!(a.value, b"2");
-    assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 3, 2));
+    assert_eq!((a.create_revision, a.mod_revision, a.version), (2, 4, 2));
     assert_eq!(
-        db.get_at("a", 2).expect("get").expect("present").value,
+        db.get_at("a", 3).expect("get").expect("present").value,
         b"1"
     );
-    assert_eq!(db.get_at("b", 1).expect("get"), None);
+    assert_eq!(db.get_at("b", 2).expect("get"), None);
+    assert_eq!(db.get_at("a", 1).expect("get"), None, "revision 1 is empty");
 
     let del = db.delete("a").expect("delete");
-    assert_eq!((del.revision, del.deleted), (4, 1));
+    assert_eq!((del.revision, del.deleted), (5, 1));
     assert_eq!(db.get("a").expect("get"), None);
     // A delete of nothing consumes no revision.
     let none = db.delete("a").expect("delete");
-    assert_eq!((none.revision, none.deleted), (4, 0));
+    assert_eq!((none.revision, none.deleted), (5, 0));
     // Recreated: a new generation starts at version 1.
     db.put("a", "3").expect("put");
     let a = db.get("a").expect("get").expect("present");
-    assert_eq!((a.create_revision, a.mod_revision, a.version), (5, 5, 1));
-    assert_eq!(db.get_at("a", 3).expect("get").expect("present").version, 2);
+    assert_eq!((a.create_revision, a.mod_revision, a.version), (6, 6, 1));
+    assert_eq!(db.get_at("a", 4).expect("get").expect("present").version, 2);
 
     assert!(matches!(
-        db.get_at("a", 6),
+        db.get_at("a", 7),
         Err(Error::FutureRevision {
-            requested: 6,
-            current: 5
+            requested: 7,
+            current: 6
         })
     ));
 }
@@ -67,7 +69,7 @@ fn ranges_limits_and_prefixes() {
         vec![b"p/a".to_vec(), b"p/b".to_vec(), b"p/c".to_vec()]
     );
     assert_eq!(all.kvs[1].value, b"P/B");
-    assert_eq!(all.revision, 4);
+    assert_eq!(all.revision, 5, "four writes on a store at 1");
     let limited = db
         .range(RangeRequest::prefix("p/").limit(2))
         .expect("range");
@@ -88,20 +90,20 @@ fn ranges_limits_and_prefixes() {
         .iter()
         .all(|kv| kv.value.is_empty() && kv.version == 1));
     let old = db
-        .range(RangeRequest::prefix("").revision(2))
+        .range(RangeRequest::prefix("").revision(3))
         .expect("range");
     assert_eq!(old.count, 2);
 
     let deleted = db
         .delete_range(DeleteRequest::prefix("p/").prev_kv())
         .expect("delete range");
-    assert_eq!((deleted.deleted, deleted.revision), (3, 5));
+    assert_eq!((deleted.deleted, deleted.revision), (3, 6));
     assert_eq!(deleted.prev_kvs.len(), 3);
     assert_eq!(db.range(RangeRequest::prefix("")).expect("range").count, 1);
-    assert!(matches!(
-        db.range(RangeRequest::range("b", "a")),
-        Err(Error::InvalidRange { .. })
-    ));
+    // A range whose end sorts before its key holds no key (etcd's answer;
+    // tests/etcd_parity.rs has the rest).
+    let reversed = db.range(RangeRequest::range("q/b", "q/a")).expect("range");
+    assert_eq!((reversed.count, reversed.kvs.len()), (0, 0));
 }
 
 /// Ranges read their keys a batch at a time: every limit around and across
@@ -161,19 +163,19 @@ fn reopen_keeps_everything_across_many_segments() {
         assert!(matches!(db.get("key001"), Err(Error::Closed)));
     }
     let db = Db::open(dir.path(), options()).expect("reopen");
-    assert_eq!(db.current_revision(), 501);
+    assert_eq!(db.current_revision(), 502, "501 writes on a store at 1");
     assert_eq!(db.get("key005").expect("get"), None);
     let k = db.get("key010").expect("get").expect("present");
     assert_eq!(k.value, b"value-495");
     assert_eq!(k.version, 6);
     assert_eq!(
-        db.get_at("key010", 11)
+        db.get_at("key010", 12)
             .expect("get")
             .expect("present")
             .value,
         b"value-10"
     );
-    assert_eq!(db.put("new", "v").expect("put").revision, 502);
+    assert_eq!(db.put("new", "v").expect("put").revision, 503);
 }
 
 #[test]
@@ -245,6 +247,6 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         db.compact(0),
         Err(Error::BadRequest { reason }) if reason.contains("revision 0")
     ));
-    assert_eq!(db.current_revision(), 1);
+    assert_eq!(db.current_revision(), 2, "one write on a store at 1");
     assert_eq!(db.get("k").expect("get").expect("present").version, 1);
 }

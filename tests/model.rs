@@ -69,7 +69,8 @@ const CLOSE_WHILE_EXPIRING: bool = true;
 enum R {
     Key(usize),
     Prefix(&'static str),
-    /// `[BOUNDS[a], BOUNDS[b])`; invalid when `b` sorts before `a`.
+    /// `[BOUNDS[a], BOUNDS[b])`; empty when `b` does not sort after `a`
+    /// (a read, delete or compare over it finds nothing, as etcd's do).
     Between(usize, usize),
     /// Every key `>= BOUNDS[a]`.
     From(usize),
@@ -108,17 +109,6 @@ impl R {
             R::Between(a, b) => KeyRange::range(BOUNDS[*a], BOUNDS[*b]),
             R::From(a) => KeyRange::from_key(BOUNDS[*a]),
             R::All => KeyRange::all(),
-        }
-    }
-
-    /// The error a request over this range must fail with, if any.
-    fn invalid(&self) -> Option<Expected> {
-        match self {
-            R::Between(a, b) if BOUNDS[*b] < BOUNDS[*a] => Some(Expected::InvalidRange {
-                key: BOUNDS[*a].as_bytes().to_vec(),
-                range_end: BOUNDS[*b].as_bytes().to_vec(),
-            }),
-            _ => None,
         }
     }
 }
@@ -383,10 +373,6 @@ enum Expected {
     Compacted {
         compact_revision: u64,
     },
-    InvalidRange {
-        key: Vec<u8>,
-        range_end: Vec<u8>,
-    },
     DuplicateKey(Vec<u8>),
     /// Any `Error::BadRequest`.
     BadRequest,
@@ -410,13 +396,6 @@ impl Expected {
                     compact_revision: c,
                 },
             ) => compact_revision == c,
-            (
-                Expected::InvalidRange { key, range_end },
-                Error::InvalidRange {
-                    key: k,
-                    range_end: e,
-                },
-            ) => key == k && range_end == e,
             (Expected::DuplicateKey(key), Error::DuplicateKeyInTxn { key: k }) => key == k,
             (Expected::BadRequest, Error::BadRequest { .. }) => true,
             (Expected::LeaseNotFound(id), Error::LeaseNotFound { id: i }) => id == i,
@@ -465,8 +444,10 @@ fn lease_missing(id: i64) -> Vec<Expected> {
 
 impl Model {
     fn new() -> Model {
+        // A new store is at revision 1 (empty), as etcd's: its first write
+        // is 2. `snaps[0]` is never read (0 means the current revision).
         Model {
-            snaps: vec![Snapshot::new()],
+            snaps: vec![Snapshot::new(), Snapshot::new()],
             compacted: 0,
             leases: BTreeMap::new(),
             granted: Vec::new(),
@@ -673,9 +654,6 @@ impl Model {
     }
 
     fn range(&self, spec: &RangeSpec) -> Outcome<RangeResponse> {
-        if let Some(e) = spec.range.invalid() {
-            return Err(vec![e]);
-        }
         let rev = spec.rev.resolve(self.current());
         let snap = self.at(rev).map_err(|e| vec![e])?;
         Ok(Model::range_of(snap, spec, self.current()))
@@ -712,22 +690,15 @@ impl Model {
     /// branch that writes one key twice (two puts, or a put inside one of
     /// the branch's delete ranges).
     fn validate(t: &TxnSpec) -> Vec<Expected> {
-        let mut errs: Vec<Expected> = t
-            .compares
-            .iter()
-            .filter_map(|c| c.range.invalid())
-            .collect();
+        let mut errs: Vec<Expected> = Vec::new();
         for branch in [&t.success, &t.failure] {
             let mut puts: Vec<&str> = Vec::new();
             let mut deletes: Vec<&R> = Vec::new();
             for op in branch {
                 match op {
                     TOp::Put { key, .. } => puts.push(KEYS[*key]),
-                    TOp::Delete { range, .. } => {
-                        errs.extend(range.invalid());
-                        deletes.push(range);
-                    }
-                    TOp::Range(r) => errs.extend(r.range.invalid()),
+                    TOp::Delete { range, .. } => deletes.push(range),
+                    TOp::Range(_) => {}
                 }
             }
             for (i, key) in puts.iter().enumerate() {
@@ -806,6 +777,22 @@ impl Model {
             .zip(operands)
             .all(|(c, o)| Model::holds(c, &Model::live(self.state(), &c.range), o));
         let ops = if succeeded { &t.success } else { &t.failure };
+        // Before anything runs, as etcd checks the branch it chose: every
+        // put's lease exists, then every read's revision is readable. Of
+        // two faults, a missing lease is the one reported.
+        for op in ops {
+            if let TOp::Put { lease: Some(l), .. } = op {
+                let lease = self.lease_id(*l);
+                if lease != 0 && !self.leases.contains_key(&lease) {
+                    return Err(lease_missing(lease));
+                }
+            }
+        }
+        for op in ops {
+            if let TOp::Range(spec) = op {
+                self.at(spec.rev.resolve(cur)).map_err(|e| vec![e])?;
+            }
+        }
         let mut local = self.state().clone();
         let mut wrote = false;
         let mut responses = Vec::new();
@@ -817,12 +804,8 @@ impl Model {
                     prev_kv,
                     lease,
                 } => {
-                    // A put naming an absent lease fails the whole
-                    // transaction, at its turn; one without detaches.
+                    // A put without a lease detaches the key.
                     let lease = lease.map_or(0, |l| self.lease_id(l));
-                    if lease != 0 && !self.leases.contains_key(&lease) {
-                        return Err(lease_missing(lease));
-                    }
                     let key = KEYS[*key].as_bytes().to_vec();
                     let head = local.get(&key).cloned();
                     let kv = KeyValue {
@@ -835,11 +818,9 @@ impl Model {
                     };
                     local.insert(key, kv);
                     wrote = true;
-                    responses.push(OpResponse::Put(PutResponse::new(0).prev_kv(if *prev_kv {
-                        head
-                    } else {
-                        None
-                    })));
+                    responses.push(OpResponse::Put(
+                        PutResponse::new(rev).prev_kv(if *prev_kv { head } else { None }),
+                    ));
                 }
                 TOp::Delete { range, prev_kv } => {
                     let victims = Model::live(&local, range);
@@ -847,8 +828,9 @@ impl Model {
                         local.remove(&kv.key);
                     }
                     wrote |= !victims.is_empty();
+                    // etcd's: the revision at this point of the txn.
                     responses.push(OpResponse::Delete(
-                        DeleteResponse::new(0)
+                        DeleteResponse::new(if wrote { rev } else { cur })
                             .deleted(victims.len() as u64)
                             .prev_kvs(if *prev_kv { victims } else { Vec::new() }),
                     ));
@@ -862,18 +844,12 @@ impl Model {
                     } else {
                         self.at(at).map_err(|e| vec![e])?
                     };
-                    responses.push(OpResponse::Range(Model::range_of(snap, spec, 0)));
+                    let revision = if wrote { rev } else { cur };
+                    responses.push(OpResponse::Range(Model::range_of(snap, spec, revision)));
                 }
             }
         }
         let revision = if wrote { rev } else { cur };
-        for r in &mut responses {
-            match r {
-                OpResponse::Put(p) => p.revision = revision,
-                OpResponse::Delete(d) => d.revision = revision,
-                OpResponse::Range(g) => g.revision = revision,
-            }
-        }
         if wrote {
             self.snaps.push(local);
         }
@@ -1828,19 +1804,21 @@ const NEVER: Config = Config {
 #[test]
 fn model_by_hand_generations_and_deletes() {
     let mut m = Model::new();
-    // rev 1: a=v1; rev 2: a/1=v2; rev 3: a=v3 (version 2, created at 1).
+    // A new store is at rev 1. rev 2: a=v1; rev 3: a/1=v2; rev 4: a=v3
+    // (version 2, created at 2).
+    assert_eq!(m.current(), 1);
     let r = m.txn(&single(put(0, 1)), &[]).expect("put");
-    assert_eq!((r.revision, r.succeeded), (1, true));
+    assert_eq!((r.revision, r.succeeded), (2, true));
     m.txn(&single(put(1, 2)), &[]).expect("put");
     let r = m.txn(&single(put(0, 3)), &[]).expect("put");
     assert_eq!(
         r.responses,
         vec![OpResponse::Put(
-            PutResponse::new(3).prev_kv(Some(kv("a", "v1", 1, 1, 1)))
+            PutResponse::new(4).prev_kv(Some(kv("a", "v1", 2, 2, 1)))
         )]
     );
-    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v3", 1, 3, 2)));
-    // rev 4: delete prefix "a" takes a and a/1, in key order.
+    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v3", 2, 4, 2)));
+    // rev 5: delete prefix "a" takes a and a/1, in key order.
     let del = TOp::Delete {
         range: R::Prefix("a"),
         prev_kv: true,
@@ -1849,19 +1827,19 @@ fn model_by_hand_generations_and_deletes() {
     assert_eq!(
         r.responses,
         vec![OpResponse::Delete(
-            DeleteResponse::new(4)
+            DeleteResponse::new(5)
                 .deleted(2)
-                .prev_kvs(vec![kv("a", "v3", 1, 3, 2), kv("a/1", "v2", 2, 2, 1)])
+                .prev_kvs(vec![kv("a", "v3", 2, 4, 2), kv("a/1", "v2", 3, 3, 1)])
         )]
     );
     assert!(m.state().is_empty());
     // Deleting nothing consumes no revision.
     let r = m.txn(&single(del), &[]).expect("delete nothing");
-    assert_eq!(r.revision, 4);
-    assert_eq!(m.current(), 4);
-    // rev 5: a new generation of a starts at version 1.
+    assert_eq!(r.revision, 5);
+    assert_eq!(m.current(), 5);
+    // rev 6: a new generation of a starts at version 1.
     m.txn(&single(put(0, 9)), &[]).expect("put");
-    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v9", 5, 5, 1)));
+    assert_eq!(m.state().get(&b"a"[..]), Some(&kv("a", "v9", 6, 6, 1)));
     // Past revisions read as they were; the future is an error.
     let spec = |rev| RangeSpec {
         range: R::All,
@@ -1870,20 +1848,20 @@ fn model_by_hand_generations_and_deletes() {
         count_only: false,
         keys_only: false,
     };
-    let at3 = m.range(&spec(Rev::Past(2))).expect("range at 3");
+    let at4 = m.range(&spec(Rev::Past(2))).expect("range at 4");
     assert_eq!(
-        at3.kvs,
-        vec![kv("a", "v3", 1, 3, 2), kv("a/1", "v2", 2, 2, 1)]
+        at4.kvs,
+        vec![kv("a", "v3", 2, 4, 2), kv("a/1", "v2", 3, 3, 1)]
     );
-    assert_eq!(at3.revision, 5, "a range answers with the current revision");
+    assert_eq!(at4.revision, 6, "a range answers with the current revision");
     assert_eq!(
         m.range(&spec(Rev::Future(0))),
         Err(vec![Expected::FutureRevision {
-            requested: 6,
-            current: 5
+            requested: 7,
+            current: 6
         }])
     );
-    assert_eq!(m.get(0, Rev::Past(1)), Ok(None), "a was deleted at 4");
+    assert_eq!(m.get(0, Rev::Past(1)), Ok(None), "a was deleted at 5");
 
     // The same sequence on a store gives the same answers.
     let steps = vec![
@@ -1926,13 +1904,13 @@ fn model_by_hand_generations_and_deletes() {
             rev: Rev::Past(1),
         },
     ];
-    assert_eq!(run(NEVER, &steps).current(), 5);
+    assert_eq!(run(NEVER, &steps).current(), 6);
 }
 
 #[test]
 fn model_by_hand_transactions() {
     let mut m = Model::new();
-    m.txn(&single(put(4, 1)), &[]).expect("put b"); // rev 1
+    m.txn(&single(put(4, 1)), &[]).expect("put b"); // rev 2
                                                     // Compare b's version == 1: holds; success puts a, reads it back at
                                                     // revision 0 (its own write), deletes b.
     let t = TxnSpec {
@@ -1962,21 +1940,21 @@ fn model_by_hand_transactions() {
     let r = m.txn(&t, &ops).expect("txn");
     assert_eq!(
         r,
-        TxnResponse::new(2).succeeded(true).responses(vec![
-            OpResponse::Put(PutResponse::new(2)),
+        TxnResponse::new(3).succeeded(true).responses(vec![
+            OpResponse::Put(PutResponse::new(3)),
             OpResponse::Range(
-                RangeResponse::new(2)
-                    .kvs(vec![kv("a", "", 2, 2, 1)])
+                RangeResponse::new(3)
+                    .kvs(vec![kv("a", "", 3, 3, 1)])
                     .count(2)
                     .more(true)
             ),
-            OpResponse::Delete(DeleteResponse::new(2).deleted(1)),
+            OpResponse::Delete(DeleteResponse::new(3).deleted(1)),
         ])
     );
     // Same compare again: b is gone, so it compares as version 0 and the
     // failure branch (empty) runs: no write, no revision.
     let r = m.txn(&t, &ops).expect("txn");
-    assert_eq!((r.revision, r.succeeded, r.responses.len()), (2, false, 0));
+    assert_eq!((r.revision, r.succeeded, r.responses.len()), (3, false, 0));
     // A value compare on an absent key is false, even with !=.
     let ne = Cmp {
         range: R::Key(4),
@@ -1990,7 +1968,7 @@ fn model_by_hand_transactions() {
     };
     let ops2 = [m.operand(&t2.compares[0])];
     let r = m.txn(&t2, &ops2).expect("txn");
-    assert_eq!((r.revision, r.succeeded), (3, false));
+    assert_eq!((r.revision, r.succeeded), (4, false));
     assert_eq!(
         m.state().get(&b"b/1"[..]).map(|kv| kv.value.clone()),
         Some(b"v2".to_vec())
@@ -2030,11 +2008,11 @@ fn model_by_hand_transactions() {
     assert_eq!(
         m.txn(&future, &[]),
         Err(vec![Expected::FutureRevision {
-            requested: 4,
-            current: 3
+            requested: 5,
+            current: 4
         }])
     );
-    assert_eq!(m.current(), 3);
+    assert_eq!(m.current(), 4);
 
     let steps = vec![
         Step::Put {
@@ -2051,7 +2029,7 @@ fn model_by_hand_transactions() {
         Step::Txn(future),
         Step::Drop,
     ];
-    assert_eq!(run(NEVER, &steps).current(), 3);
+    assert_eq!(run(NEVER, &steps).current(), 4);
 }
 
 #[test]
@@ -2065,8 +2043,8 @@ fn model_by_hand_leases() {
         prev_kv: false,
         lease: lease.map(LeaseRef::Id),
     };
-    // rev 1, 2: a and b on lease 1; rev 3: a/1 on lease 2; rev 4: b
-    // detached by a put without a lease.
+    // rev 2, 3: a and b on lease 1; rev 4: a/1 on lease 2; rev 5: b
+    // detached by a put without a lease (a new store is at rev 1).
     for op in [
         lput(0, 1, Some(1)),
         lput(4, 1, Some(1)),
@@ -2088,11 +2066,11 @@ fn model_by_hand_leases() {
     assert_eq!(m.keep_alive(1), Ok(2));
     assert_eq!(m.time_to_live(1, false), Ok(ttl(1, 2, 2, &[])));
     // Exactly at its deadline lease 1 is due: not found by a keep-alive,
-    // though still live until revoked; its expiry deletes a at rev 5.
+    // though still live until revoked; its expiry deletes a at rev 6.
     m.now += 2000;
     assert_eq!(m.due(), vec![1]);
     assert_eq!(m.keep_alive(1), Err(lease_missing(1)));
-    assert_eq!(m.revoke(1), Ok(5));
+    assert_eq!(m.revoke(1), Ok(6));
     assert_eq!(m.get(0, Rev::Current), Ok(None));
     assert_eq!(m.time_to_live(2, true), Ok(ttl(2, 2, 5, &["a/1"])));
     // A put naming a gone lease changes nothing.
@@ -2100,10 +2078,10 @@ fn model_by_hand_leases() {
         m.put(&lput(3, 1, Some(1))),
         Err(vec![Expected::LeaseNotFound(1)])
     );
-    assert_eq!(m.current(), 5);
+    assert_eq!(m.current(), 6);
     // A revoke of a lease without keys takes no revision.
     m.grant(3, 1);
-    assert_eq!(m.revoke(3), Ok(5));
+    assert_eq!(m.revoke(3), Ok(6));
     assert_eq!(m.revoke(3), Err(lease_missing(3)));
     assert_eq!(m.grant_errors(2, 1), vec![Expected::LeaseExists(2)]);
     assert_eq!(m.grant_errors(0, 0), vec![Expected::BadRequest]);
@@ -2164,9 +2142,9 @@ fn model_by_hand_leases() {
         ),
     ];
     let m = run(NEVER, &steps);
-    // Revisions 1-4 puts, 5 and 6 expiries, 7 and 8 puts, then the two
+    // Revisions 2-5 puts, 6 and 7 expiries, 8 and 9 puts, then the two
     // tied expiries, and the probe's put if it reached the store first.
-    assert!([10, 11].contains(&m.current()), "revision {}", m.current());
+    assert!([11, 12].contains(&m.current()), "revision {}", m.current());
     assert!(m.leases.is_empty());
 }
 

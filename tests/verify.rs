@@ -47,26 +47,26 @@ fn forked_chain_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = Db::open(dir.path(), Options::default()).expect("open");
-        db.put("node", "1").expect("put"); // 1
-        db.put("node", "2").expect("put"); // 2
-        db.delete("node").expect("delete"); // 3
+        db.put("node", "1").expect("put"); // 2 (a new store is at 1)
+        db.put("node", "2").expect("put"); // 3
+        db.delete("node").expect("delete"); // 4
     }
-    // Append a record for revision 4 whose previous revision is 1: a second
-    // successor of revision 1, the fork of incident 2.
+    // Append a record for revision 5 whose previous revision is 2: a second
+    // successor of revision 2, the fork of incident 2.
     let seg = active_segment(dir.path());
     let fork_offset = std::fs::metadata(&seg).expect("meta").len();
     let mut payload = Vec::new();
     encode_txn(
-        4,
+        5,
         &[RecordOp {
             sub: 0,
             kind: OpKind::Put,
             key: b"node",
             value: b"zombie",
-            create_revision: 1,
+            create_revision: 2,
             version: 2,
             lease: 0,
-            prev_mod_revision: 1,
+            prev_mod_revision: 2,
         }],
         &mut payload,
     );
@@ -86,7 +86,7 @@ fn forked_chain_is_reported() {
     assert_eq!(p.file, seg);
     assert_eq!(p.offset, fork_offset);
     assert!(
-        p.what.contains("previous revision 1") && p.what.contains("is 3"),
+        p.what.contains("previous revision 2") && p.what.contains("is 4"),
         "{}",
         p.what
     );

@@ -9,16 +9,17 @@ const WAIT: Duration = Duration::from_secs(5);
 fn live_and_historical_watches_see_every_event_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open(dir.path(), Options::default()).expect("open");
-    db.put("a/1", "x").expect("put"); // 1
-    db.put("b/1", "y").expect("put"); // 2
-    db.put("a/2", "z").expect("put"); // 3
+    // A new store is at revision 1: its first write is 2.
+    db.put("a/1", "x").expect("put"); // 2
+    db.put("b/1", "y").expect("put"); // 3
+    db.put("a/2", "z").expect("put"); // 4
     let live = db.watch(WatchRequest::prefix("a/")).expect("watch");
     let past = db
         .watch(WatchRequest::prefix("a/").start_revision(1).prev_kv())
         .expect("watch");
-    db.put("a/1", "x2").expect("put"); // 4
+    db.put("a/1", "x2").expect("put"); // 5
     db.delete_range(DeleteRequest::prefix("a/"))
-        .expect("delete"); // 5
+        .expect("delete"); // 6
 
     let mut got = Vec::new();
     while got.len() < 5 {
@@ -33,11 +34,11 @@ fn live_and_historical_watches_see_every_event_once() {
     assert_eq!(
         summary,
         vec![
-            (EventKind::Put, &b"a/1"[..], 1),
-            (EventKind::Put, &b"a/2"[..], 3),
-            (EventKind::Put, &b"a/1"[..], 4),
-            (EventKind::Delete, &b"a/1"[..], 5),
-            (EventKind::Delete, &b"a/2"[..], 5),
+            (EventKind::Put, &b"a/1"[..], 2),
+            (EventKind::Put, &b"a/2"[..], 4),
+            (EventKind::Put, &b"a/1"[..], 5),
+            (EventKind::Delete, &b"a/1"[..], 6),
+            (EventKind::Delete, &b"a/2"[..], 6),
         ]
     );
     assert_eq!(
@@ -58,14 +59,14 @@ fn live_and_historical_watches_see_every_event_once() {
     assert_eq!(
         second.events.len(),
         2,
-        "both deletes of revision 5 together"
+        "both deletes of revision 6 together"
     );
-    assert_eq!(second.revision, 5);
+    assert_eq!(second.revision, 6);
 
     db.request_progress();
     let progress = live.recv_timeout(WAIT).expect("progress");
     assert!(progress.progress_notify);
-    assert_eq!(progress.revision, 5);
+    assert_eq!(progress.revision, 6);
 }
 
 #[test]
@@ -74,20 +75,20 @@ fn filters_future_start_and_cancel() {
     let db = Db::open(dir.path(), Options::default()).expect("open");
     let deletes = db.watch(WatchRequest::key("k").no_put()).expect("watch");
     let future = db
-        .watch(WatchRequest::key("k").start_revision(3))
+        .watch(WatchRequest::key("k").start_revision(4))
         .expect("watch");
-    db.put("k", "1").expect("put"); // 1
-    db.delete("k").expect("delete"); // 2
-    db.put("k", "2").expect("put"); // 3
+    db.put("k", "1").expect("put"); // 2 (a new store is at 1)
+    db.delete("k").expect("delete"); // 3
+    db.put("k", "2").expect("put"); // 4
     let d = deletes.recv_timeout(WAIT).expect("response");
     assert_eq!(d.events.len(), 1);
     assert_eq!(
         (d.events[0].kind, d.events[0].kv.mod_revision),
-        (EventKind::Delete, 2)
+        (EventKind::Delete, 3)
     );
     let f = future.recv_timeout(WAIT).expect("response");
     assert_eq!(f.events.len(), 1);
-    assert_eq!(f.events[0].kv.mod_revision, 3);
+    assert_eq!(f.events[0].kv.mod_revision, 4);
     future.cancel();
     db.close().expect("close");
     assert_eq!(deletes.recv_timeout(WAIT), Err(RecvError::Ended));
@@ -105,12 +106,13 @@ fn slow_watcher_falls_back_to_disk_and_loses_nothing() {
     for i in 0..2000u32 {
         db.put(format!("k{}", i % 10), i.to_string()).expect("put");
     }
-    let mut next = 1u64;
-    while next <= 2000 {
+    // A new store is at revision 1: write i is revision i + 2.
+    let mut next = 2u64;
+    while next <= 2001 {
         let resp = w.recv_timeout(WAIT).expect("response");
         for e in resp.events {
             assert_eq!(e.kv.mod_revision, next, "no gap, no duplicate");
-            assert_eq!(e.kv.value, (next - 1).to_string().into_bytes());
+            assert_eq!(e.kv.value, (next - 2).to_string().into_bytes());
             next += 1;
         }
     }

@@ -87,8 +87,10 @@ fn writes() -> Vec<Write> {
     ]
 }
 
+/// The history of `writes()`, numbered from 1 as they are (a store's
+/// first write is 2; the checker does not care where a history starts).
 fn history() -> History {
-    History::from_writes(writes()).expect("history")
+    History::from_writes_from(1, writes()).expect("history")
 }
 
 /// The stream a watch of every key from `start` should see, as events
@@ -161,18 +163,22 @@ fn the_model_builds_events_with_versions_and_prev_kvs() {
 fn the_model_rejects_incomplete_or_inconsistent_writes() {
     let mut w = writes();
     w.remove(3);
-    assert!(History::from_writes(w).unwrap_err().contains("revision 3"));
+    assert!(History::from_writes_from(1, w)
+        .unwrap_err()
+        .contains("revision 3"));
     let mut w = writes();
     w[4].ops = vec![WriteOp::Delete {
         range: KeyRange::single("a"),
         deleted: 2,
     }];
-    assert!(History::from_writes(w)
+    assert!(History::from_writes_from(1, w)
         .unwrap_err()
         .contains("deletes 1 keys"));
     let mut w = writes();
     w.push(w[0].clone());
-    assert!(History::from_writes(w).unwrap_err().contains("two writes"));
+    assert!(History::from_writes_from(1, w)
+        .unwrap_err()
+        .contains("two writes"));
 }
 
 #[test]

@@ -17,8 +17,9 @@ pub const EXIT_LOCKED: i32 = 4;
 /// An output format or sort option that is not supported (etcdctl's
 /// `ExitBadFeature`; the same status as [`EXIT_LOCKED`]).
 pub const EXIT_BAD_FEATURE: i32 = 4;
-/// A watch was canceled because its revision has been compacted (etcdctl's
-/// `ExitInterrupted`, "watch is canceled by the server").
+/// A watch was canceled because its revision has been compacted or its
+/// range holds no key (etcdctl's `ExitInterrupted`, "watch is canceled by
+/// the server").
 pub const EXIT_WATCH_CANCELED: i32 = 5;
 
 /// A failure to report: printed as `Error: <message>`, then the process

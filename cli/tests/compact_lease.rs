@@ -18,55 +18,57 @@ fn granted_id(line: &str) -> i64 {
 fn compact_refuses_old_reads_and_reports_bad_revisions() {
     let tmp = tempdir();
     let dir = tmp.path();
+    // Revisions 2, 3, 4 (a new store is at 1, as etcd's).
     for v in ["1", "2", "3"] {
         ok(run(dir, &["put", "k", v]));
     }
-    assert_eq!(ok(run(dir, &["compact", "2"])), "compacted revision 2\n");
-    let err = fails(run(dir, &["get", "k", "--rev", "1"]), 1);
+    assert_eq!(ok(run(dir, &["compact", "3"])), "compacted revision 3\n");
+    let err = fails(run(dir, &["get", "k", "--rev", "2"]), 1);
     assert!(
-        err.contains("required revision has been compacted (compact revision 2)"),
+        err.contains("required revision has been compacted (compact revision 3)"),
         "{err}"
     );
-    assert_eq!(ok(run(dir, &["get", "k", "--rev", "2"])), "k\n2\n");
-    assert!(ok(run(dir, &["stats"])).contains("compact_revision: 2\n"));
+    assert_eq!(ok(run(dir, &["get", "k", "--rev", "3"])), "k\n2\n");
+    assert!(ok(run(dir, &["stats"])).contains("compact_revision: 3\n"));
 
     // At or below the compaction point, and in the future: the library's
     // messages, status 1.
-    let err = fails(run(dir, &["compact", "2"]), 1);
+    let err = fails(run(dir, &["compact", "3"]), 1);
     assert_eq!(
         err,
-        "Error: required revision has been compacted (compact revision 2)\n"
+        "Error: required revision has been compacted (compact revision 3)\n"
     );
     let err = fails(run(dir, &["compact", "9"]), 1);
     assert_eq!(
         err,
-        "Error: required revision 9 is a future revision (current 3)\n"
+        "Error: required revision 9 is a future revision (current 4)\n"
     );
     fails(run(dir, &["compact", "0"]), 2);
     fails(run(dir, &["compact", "x"]), 2);
 
     // etcdctl prints this line whatever the output format.
     assert_eq!(
-        ok(run(dir, &["--json", "compact", "3", "--physical"])),
-        "compacted revision 3\n"
+        ok(run(dir, &["--json", "compact", "4", "--physical"])),
+        "compacted revision 4\n"
     );
-    let err = fails(run(dir, &["get", "k", "--rev", "2"]), 1);
-    assert!(err.contains("compact revision 3"), "{err}");
+    let err = fails(run(dir, &["get", "k", "--rev", "3"]), 1);
+    assert!(err.contains("compact revision 4"), "{err}");
     assert_eq!(ok(run(dir, &["get", "k"])), "k\n3\n");
     // table and fields too: etcdctl's compaction does not go through its
     // printer, so no format is refused.
     ok(run(dir, &["put", "k", "4"]));
     ok(run(dir, &["put", "k", "5"]));
-    for (format, rev) in [("table", "4"), ("fields", "5")] {
+    for (format, rev) in [("table", "5"), ("fields", "6")] {
         assert_eq!(
             ok(run(dir, &["-w", format, "compaction", rev])),
             format!("compacted revision {rev}\n"),
         );
     }
 
-    // A missing store is answered as an empty one, and not created.
+    // A missing store is answered as an empty one (at revision 1, as a new
+    // etcd), and not created.
     let missing = dir.join("missing");
-    let err = fails(run(&missing, &["compact", "1"]), 1);
+    let err = fails(run(&missing, &["compact", "2"]), 1);
     assert!(err.contains("future revision"), "{err}");
     assert!(!missing.exists());
 }
@@ -86,6 +88,7 @@ fn physical_compaction_removes_old_segments_of_a_large_store() {
                 .compression(revkv::Compression::None),
         )
         .expect("open");
+        // Revisions 2..=41.
         for i in 0..40u32 {
             db.put("big", vec![i as u8; 1 << 20]).expect("put");
         }
@@ -93,8 +96,8 @@ fn physical_compaction_removes_old_segments_of_a_large_store() {
     }
     let before = json(run(dir, &["--json", "stats"]));
     assert_eq!(
-        ok(run(dir, &["compact", "40", "--physical"])),
-        "compacted revision 40\n"
+        ok(run(dir, &["compact", "41", "--physical"])),
+        "compacted revision 41\n"
     );
     let after = json(run(dir, &["--json", "stats"]));
     let bytes = |v: &serde_json::Value| v["disk_bytes"].as_u64().expect("disk_bytes");
@@ -102,9 +105,9 @@ fn physical_compaction_removes_old_segments_of_a_large_store() {
         bytes(&after) < bytes(&before) / 4,
         "before {before}, after {after}"
     );
-    assert_eq!(after["compact_revision"], 40);
+    assert_eq!(after["compact_revision"], 41);
     let v = json(run(dir, &["--json", "get", "big"]));
-    assert_eq!(v["kvs"][0]["mod_revision"], 40);
+    assert_eq!(v["kvs"][0]["mod_revision"], 41);
     // Larger than 4 MiB, but standard error is not a terminal: no progress bar.
     let out = run(dir, &["verify"]);
     assert!(
@@ -146,7 +149,7 @@ fn lease_grant_attach_ttl_list_keep_alive_and_revoke() {
     assert_eq!(v["ttl"], 60);
     assert_eq!(v["granted-ttl"], 60);
     assert_eq!(v["keys"], serde_json::json!([b64("a"), b64("b")]));
-    assert_eq!(v["revision"], 3);
+    assert_eq!(v["revision"], 4);
 
     let mut ids = [16, picked];
     ids.sort();
@@ -169,7 +172,7 @@ fn lease_grant_attach_ttl_list_keep_alive_and_revoke() {
 
     // Revoke deletes both keys in one revision, which JSON reports.
     let v = json(run(dir, &["--json", "lease", "revoke", "10"]));
-    assert_eq!(v["header"]["revision"], 4);
+    assert_eq!(v["header"]["revision"], 5);
     assert_eq!(
         ok(run(dir, &["range", "", "--prefix", "--keys-only"])),
         "c\n\n"
@@ -186,7 +189,7 @@ fn lease_grant_attach_ttl_list_keep_alive_and_revoke() {
     // Both deletions are in the history.
     let history = ok(run(
         dir,
-        &["watch", "", "--prefix", "--rev", "4", "--timeout", "0.3"],
+        &["watch", "", "--prefix", "--rev", "5", "--timeout", "0.3"],
     ));
     assert_eq!(history, "DELETE\na\n\nDELETE\nb\n\nDELETE\nc\n\n");
 }

@@ -6,9 +6,10 @@ use std::path::Path;
 use test_support::cli::*;
 use test_support::files;
 
-/// A store with history, a lease, binary data and a compaction:
-/// 1 put a 1, 2 put b 2, 3 put a 3 (lease 5), 4 del b, 5 txn {put c x,
-/// put bin \xff\n}, 6 put a 6 (lease 5), compact 2, 7 del c.
+/// A store with history, a lease, binary data and a compaction (a new
+/// store is at revision 1, as etcd's):
+/// 2 put a 1, 3 put b 2, 4 put a 3 (lease 5), 5 del b, 6 txn {put c x,
+/// put bin \xff\n}, 7 put a 6 (lease 5), compact 3, 8 del c.
 fn source(dir: &Path) {
     ok(run(dir, &["put", "a", "1"]));
     ok(run(dir, &["put", "b", "2"]));
@@ -21,7 +22,7 @@ fn source(dir: &Path) {
         b"\nput c x\nput bin \"\\xff\\n\\x00\"\n",
     ));
     ok(run(dir, &["put", "a", "6", "--lease", "5"]));
-    ok(run(dir, &["compact", "2"]));
+    ok(run(dir, &["compact", "3"]));
     ok(run(dir, &["del", "c"]));
 }
 
@@ -39,7 +40,7 @@ fn history_dump_lines_follow_the_documented_format() {
         lines[0],
         serde_json::json!({
             "type": "header", "format": "revkv-dump", "version": 1, "history": true,
-            "revision": 7, "compact_revision": 2,
+            "revision": 8, "compact_revision": 3,
         })
     );
     assert_eq!(lines[1]["type"], "lease");
@@ -55,21 +56,21 @@ fn history_dump_lines_follow_the_documented_format() {
             l["revision"].as_u64().expect("revision")
         })
         .collect();
-    // Revision 1 is below the compaction point but is a's newest write at it.
-    assert_eq!(revisions, [1, 2, 3, 4, 5, 6, 7]);
-    let put = &lines[4]["ops"][0]; // revision 3
+    // Revision 2 is below the compaction point but is a's newest write at it.
+    assert_eq!(revisions, [2, 3, 4, 5, 6, 7, 8]);
+    let put = &lines[4]["ops"][0]; // revision 4
     assert_eq!(
         *put,
         serde_json::json!({
-            "type": "PUT", "key": b64("a"), "value": b64("3"), "create_revision": 1,
-            "version": 2, "lease": 5, "prev_mod_revision": 1,
+            "type": "PUT", "key": b64("a"), "value": b64("3"), "create_revision": 2,
+            "version": 2, "lease": 5, "prev_mod_revision": 2,
         })
     );
-    let del = &lines[5]["ops"][0]; // revision 4
+    let del = &lines[5]["ops"][0]; // revision 5
     assert_eq!(del["type"], "DELETE");
     assert_eq!(del["key"], b64("b"));
     assert_eq!(del["value"], "");
-    assert_eq!(del["prev_mod_revision"], 2);
+    assert_eq!(del["prev_mod_revision"], 3);
     let txn = lines[6]["ops"].as_array().expect("ops");
     assert_eq!(txn.len(), 2, "both writes of the transaction in one line");
     assert_eq!(txn[1]["key"], b64("bin"));
@@ -83,8 +84,8 @@ fn latest_dump_has_each_live_key_once_at_its_mod_revision() {
     source(&dir);
     let lines = lines_of(&ok(run(&dir, &["dump"])));
     assert_eq!(lines[0]["history"], false);
-    assert_eq!(lines[0]["revision"], 7);
-    assert_eq!(lines[0]["compact_revision"], 7);
+    assert_eq!(lines[0]["revision"], 8);
+    assert_eq!(lines[0]["compact_revision"], 8);
     let keys: Vec<(u64, Value)> = lines[2..]
         .iter()
         .flat_map(|l| {
@@ -96,7 +97,7 @@ fn latest_dump_has_each_live_key_once_at_its_mod_revision() {
                 .map(move |op| (rev, op["key"].clone()))
         })
         .collect();
-    assert_eq!(keys, [(5, b64("bin")), (6, b64("a"))]);
+    assert_eq!(keys, [(6, b64("bin")), (7, b64("a"))]);
 }
 
 #[test]
@@ -109,7 +110,7 @@ fn history_round_trip_gives_the_same_store() {
     let file_arg = file.to_str().expect("utf-8 path");
     assert_eq!(
         ok(run(&src, &["dump", "--history", "-o", file_arg])),
-        format!("dumped revision 7 (7 revisions, 8 writes, 1 leases) to {file_arg}\n")
+        format!("dumped revision 8 (7 revisions, 8 writes, 1 leases) to {file_arg}\n")
     );
     // The file holds what standard output would have.
     assert_eq!(
@@ -118,19 +119,19 @@ fn history_round_trip_gives_the_same_store() {
     );
     assert_eq!(
         ok(run(&dst, &["restore", "--from", file_arg])),
-        "revision: 7\ncompact_revision: 2\nrevisions: 7\nops: 8\nleases: 1\n"
+        "revision: 8\ncompact_revision: 3\nrevisions: 7\nops: 8\nleases: 1\n"
     );
     assert_eq!(
         ok(run(&dst, &["dump", "--history"])),
         ok(run(&src, &["dump", "--history"]))
     );
-    for rev in ["2", "3", "4", "5", "6", "7"] {
+    for rev in ["3", "4", "5", "6", "7", "8"] {
         let args = ["--json", "range", "", "--prefix", "--rev", rev];
         assert_eq!(ok(run(&dst, &args)), ok(run(&src, &args)), "revision {rev}");
     }
-    let err = fails(run(&dst, &["get", "a", "--rev", "1"]), 1);
-    assert!(err.contains("compact revision 2"), "{err}");
-    let watch = ["watch", "", "--prefix", "--rev", "2", "--timeout", "0.3"];
+    let err = fails(run(&dst, &["get", "a", "--rev", "2"]), 1);
+    assert!(err.contains("compact revision 3"), "{err}");
+    let watch = ["watch", "", "--prefix", "--rev", "3", "--timeout", "0.3"];
     let replayed = run(&dst, &watch);
     assert!(replayed.status.success());
     assert_eq!(replayed.stdout, run(&src, &watch).stdout);
@@ -143,7 +144,7 @@ fn history_round_trip_gives_the_same_store() {
     assert!(ok(run(&dst, &["verify"])).ends_with("problems: 0\n"));
     // The copy goes on from the same revision.
     let v = json(run(&dst, &["--json", "put", "next", "v"]));
-    assert_eq!(v["header"]["revision"], 8);
+    assert_eq!(v["header"]["revision"], 9);
     let bin = run(&dst, &["get", "bin"]);
     assert_eq!(bin.stdout, b"bin\n\xff\n\x00\n");
 }
@@ -156,9 +157,9 @@ fn latest_round_trip_through_a_pipe_keeps_the_live_state() {
     source(&src);
     let dump = run(&src, &["dump"]).stdout;
     let v = json(run_in(&dst, &["--json", "restore", "--from", "-"], &dump));
-    // The newest live write is at 6; the deletion at 7 is not in the dump.
-    assert_eq!(v["revision"], 6);
-    assert_eq!(v["compact_revision"], 6);
+    // The newest live write is at 7; the deletion at 8 is not in the dump.
+    assert_eq!(v["revision"], 7);
+    assert_eq!(v["compact_revision"], 7);
     assert_eq!(
         (v["revisions"].clone(), v["ops"].clone()),
         (2.into(), 2.into())
@@ -166,7 +167,7 @@ fn latest_round_trip_through_a_pipe_keeps_the_live_state() {
     let all = ["--json", "range", "", "--prefix"];
     let kvs = |dir: &Path| json(run(dir, &all))["kvs"].clone();
     assert_eq!(kvs(&dst), kvs(&src));
-    let err = fails(run(&dst, &["get", "a", "--rev", "5"]), 1);
+    let err = fails(run(&dst, &["get", "a", "--rev", "6"]), 1);
     assert!(err.contains("compacted"), "{err}");
 }
 
@@ -203,7 +204,7 @@ fn a_malformed_dump_fails_with_its_line_and_leaves_nothing() {
     source(&src);
     let mut dump = ok(run(&src, &["dump", "--history"]));
     dump.push_str(
-        "{\"type\":\"revision\",\"revision\":8,\"ops\":[{\"type\":\"PUT\",\"key\":\"!!\"}]}\n",
+        "{\"type\":\"revision\",\"revision\":9,\"ops\":[{\"type\":\"PUT\",\"key\":\"!!\"}]}\n",
     );
     let line = dump.lines().count();
 
@@ -237,7 +238,7 @@ fn a_malformed_dump_fails_with_its_line_and_leaves_nothing() {
         3,
     );
     assert!(
-        err.contains("dump line 5: revision 2 does not follow revision 3"),
+        err.contains("dump line 5: revision 3 does not follow revision 4"),
         "{err}"
     );
     let err = fails(run_in(&missing, &["restore", "--from", "-"], b""), 3);
@@ -344,7 +345,7 @@ fn dump_failures_and_help() {
         &src,
         &["--json", "dump", "-o", out.to_str().expect("utf-8")],
     ));
-    assert_eq!(v["header"]["revision"], 1);
+    assert_eq!(v["header"]["revision"], 2);
     assert_eq!(v["revisions"], 1);
     assert_eq!(v["file"], out.display().to_string());
     // Only the dump itself is left next to it.

@@ -13,15 +13,9 @@
 //! Normalization before comparing (each for a documented reason):
 //! - etcd's header fields `cluster_id`, `member_id`, `raft_term` are dropped:
 //!   revkv has none, and etcdctl leaves zero fields out.
-//! - Revisions (`revision`, `create_revision`, `mod_revision`,
-//!   `CompactRevision`, fields' `Revision`/`CreateRevision`/`ModRevision`) of
-//!   etcd are shifted by the offset between the two stores' first write,
-//!   measured in the scenario (today 1: etcd's first write is revision 2,
-//!   revkv's 1; issue 15, item 5 — 0 once the library starts where etcd
-//!   does). A revision shifted to 0 is dropped, as etcdctl drops zeros.
-//! - The header revisions of the responses inside a txn are not compared:
-//!   etcd gives each op the revision at its point of the txn, revkv the
-//!   txn's (issue 15, item 1, a library fix).
+//! - Revisions are compared as they are, the header revision of each op of
+//!   a txn included: both stores start at revision 1 (issue 15, items 1
+//!   and 5).
 //! - Lease ids (random in both) become `<lease>`; the remaining TTL of
 //!   `timetolive` (a clock reading) becomes `<ttl>` unless it is -1.
 //! - The events of a watch are compared as one list: etcd and revkv may
@@ -229,6 +223,18 @@ const SCENARIO: &[Step] = &[
     /* 50 */ step(&["watch", "--rev", "{rev:1}", "a", "-w", "json"], Json),
     /* 51 */ step(&["put", "a", "--ignore-value", "-w", "json"], Json),
     /* 52 */ step(&["get", "", "--prefix", "--keys-only"], Text),
+    // Each op of a txn at its point of the txn: the get and the delete of
+    // nothing before the first write, the put after it (issue 15, item 1).
+    /* 53 */
+    with_stdin(
+        &["txn", "-w", "json"],
+        "\nget a\ndel nothing\nput t4 v\nget t4\n\n\n",
+        Json,
+    ),
+    // A range whose end sorts before its key: empty (issue 15, item 2).
+    /* 54 */
+    step(&["get", "b", "a", "-w", "json"], Json),
+    /* 55 */ step(&["del", "b", "a", "-w", "json"], Json),
 ];
 
 /// What one step printed.
@@ -420,54 +426,14 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// The offset between etcd's revisions and revkv's (step 1 is the first
-/// write of both).
-fn offset(etcd: &[Outcome], revkv: &[Outcome]) -> i64 {
-    header_revision(&etcd[1].stdout) as i64 - header_revision(&revkv[1].stdout) as i64
-}
-
-const REVISION_FIELDS: [&str; 4] = [
-    "revision",
-    "create_revision",
-    "mod_revision",
-    "CompactRevision",
-];
-
-/// Where a JSON object sits: the response of an op inside a txn has its
-/// header replaced.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Normal,
-    /// The value of `"Response"`: `{"ResponsePut": OP}`.
-    Wrapper,
-    /// An op's response inside a txn.
-    Op,
-}
-
 /// A JSON answer normalized as the top of this file says.
-fn normalize_json(v: &Value, shift: i64) -> Value {
-    normalize_at(v, shift, Level::Normal)
-}
-
-fn normalize_at(v: &Value, shift: i64, level: Level) -> Value {
+fn normalize_json(v: &Value) -> Value {
     match v {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, val) in map {
                 match k.as_str() {
                     "cluster_id" | "member_id" | "raft_term" => continue,
-                    "header" if level == Level::Op => {
-                        out.insert(k.clone(), json!("<op header>"));
-                        continue;
-                    }
-                    name if REVISION_FIELDS.contains(&name) => {
-                        let r = val.as_i64().unwrap_or(0);
-                        let r = if r > 0 { r - shift } else { r };
-                        if r != 0 || name == "CompactRevision" {
-                            out.insert(k.clone(), json!(r));
-                        }
-                        continue;
-                    }
                     "ID" | "id" | "lease" if val.as_i64().is_some_and(|n| n != 0) => {
                         out.insert(k.clone(), json!("<lease>"));
                         continue;
@@ -478,21 +444,11 @@ fn normalize_at(v: &Value, shift: i64, level: Level) -> Value {
                     }
                     _ => {}
                 }
-                let inner = match (level, k.as_str()) {
-                    (_, "Response") => Level::Wrapper,
-                    (Level::Wrapper, _) => Level::Op,
-                    _ => Level::Normal,
-                };
-                out.insert(k.clone(), normalize_at(val, shift, inner));
+                out.insert(k.clone(), normalize_json(val));
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| normalize_at(i, shift, level))
-                .collect(),
-        ),
+        Value::Array(items) => Value::Array(items.iter().map(normalize_json).collect()),
         other => other.clone(),
     }
 }
@@ -504,9 +460,9 @@ fn json_lines(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A text answer normalized: lease ids, and the revisions of the fields
-/// format and of `compacted revision N`.
-fn normalize_text(stdout: &str, shift: i64, lease: &str) -> String {
+/// A text answer normalized: lease ids, and the header fields revkv has not
+/// (fields format).
+fn normalize_text(stdout: &str, lease: &str) -> String {
     let mut out = String::new();
     for line in stdout.lines() {
         let mut line = line.to_string();
@@ -516,22 +472,6 @@ fn normalize_text(stdout: &str, shift: i64, lease: &str) -> String {
         for name in ["\"ClusterID\"", "\"MemberID\"", "\"RaftTerm\""] {
             if line.starts_with(name) {
                 line = format!("{name} : <none>");
-            }
-        }
-        for name in [
-            "\"Revision\"",
-            "\"CreateRevision\"",
-            "\"ModRevision\"",
-            "compacted revision",
-        ] {
-            let sep = if name.starts_with('"') { " : " } else { " " };
-            if let Some(n) = line
-                .strip_prefix(name)
-                .and_then(|r| r.strip_prefix(sep))
-                .and_then(|r| r.parse::<i64>().ok())
-            {
-                let n = if n > 0 { n - shift } else { n };
-                line = format!("{name}{sep}{n}");
             }
         }
         // A lease id not named in the scenario (lease grant in simple form).
@@ -557,7 +497,6 @@ fn lease_of(outcomes: &[Outcome]) -> String {
 
 /// Compares every step; returns the differences, one line each.
 fn differences(etcd: &[Outcome], revkv: &[Outcome]) -> Vec<String> {
-    let shift = offset(etcd, revkv);
     let mut found = Vec::new();
     let (etcd_lease, revkv_lease) = (lease_of(etcd), lease_of(revkv));
     for (i, (s, (e, r))) in SCENARIO.iter().zip(etcd.iter().zip(revkv)).enumerate() {
@@ -569,14 +508,8 @@ fn differences(etcd: &[Outcome], revkv: &[Outcome]) -> Vec<String> {
         }
         match s.kind {
             Json => {
-                let e: Vec<Value> = json_lines(&e.stdout)
-                    .iter()
-                    .map(|v| normalize_json(v, shift))
-                    .collect();
-                let r: Vec<Value> = json_lines(&r.stdout)
-                    .iter()
-                    .map(|v| normalize_json(v, 0))
-                    .collect();
+                let e: Vec<Value> = json_lines(&e.stdout).iter().map(normalize_json).collect();
+                let r: Vec<Value> = json_lines(&r.stdout).iter().map(normalize_json).collect();
                 if e != r {
                     found.push(format!(
                         "step {i} {:?}:\n  etcdctl {e:?}\n  revkv   {r:?}",
@@ -585,11 +518,11 @@ fn differences(etcd: &[Outcome], revkv: &[Outcome]) -> Vec<String> {
                 }
             }
             WatchJson => {
-                let split = |stdout: &str, shift: i64| {
+                let split = |stdout: &str| {
                     let mut events = Vec::new();
                     let mut shapes = Vec::new();
                     for v in json_lines(stdout) {
-                        let v = normalize_json(&v, shift);
+                        let v = normalize_json(&v);
                         events.extend(v["Events"].as_array().cloned().unwrap_or_default());
                         let mut shape = v.clone();
                         shape["Events"] = json!("<events>");
@@ -599,8 +532,8 @@ fn differences(etcd: &[Outcome], revkv: &[Outcome]) -> Vec<String> {
                     shapes.dedup();
                     (events, shapes)
                 };
-                let (ee, es) = split(&e.stdout, shift);
-                let (re, rs) = split(&r.stdout, 0);
+                let (ee, es) = split(&e.stdout);
+                let (re, rs) = split(&r.stdout);
                 if ee != re || es != rs {
                     found.push(format!(
                         "step {i} {:?}:\n  etcdctl {es:?} {ee:?}\n  revkv   {rs:?} {re:?}",
@@ -609,8 +542,8 @@ fn differences(etcd: &[Outcome], revkv: &[Outcome]) -> Vec<String> {
                 }
             }
             Text => {
-                let e = normalize_text(&e.stdout, shift, &etcd_lease);
-                let r = normalize_text(&r.stdout, 0, &revkv_lease);
+                let e = normalize_text(&e.stdout, &etcd_lease);
+                let r = normalize_text(&r.stdout, &revkv_lease);
                 if e != r {
                     found.push(format!(
                         "step {i} {:?}:\n  etcdctl {e:?}\n  revkv   {r:?}",

@@ -26,8 +26,8 @@ fn watch_exec_sets_etcdctls_variables_and_stops_on_a_failing_command() {
     assert_eq!(
         out,
         "PUT\nk\"q\nline1\nline2\nDELETE\nk\"q\n\n\
-         2|\"PUT\"|\"k\\\"q\"|\"line1\\nline2\"\n\
-         2|\"DELETE\"|\"k\\\"q\"|\"\"\n"
+         3|\"PUT\"|\"k\\\"q\"|\"line1\\nline2\"\n\
+         3|\"DELETE\"|\"k\\\"q\"|\"\"\n"
     );
     let err = fails(
         run(
@@ -69,7 +69,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
             .collect()
     };
     input
-        .write_all(b"watch a --rev 1\nwatch --rev 2 b -- echo ran\n")
+        .write_all(b"watch a --rev 1\nwatch --rev 3 b -- echo ran\n")
         .expect("write");
     input.flush().expect("flush");
     let mut got: Vec<String> = vec![lines(3), lines(4)];
@@ -80,7 +80,7 @@ fn watch_interactive_reads_requests_until_the_end_of_its_input() {
         .expect("write");
     input.flush().expect("flush");
     // Each watch answers the progress request.
-    assert_eq!(lines(2), "progress notify: 2\nprogress notify: 2\n");
+    assert_eq!(lines(2), "progress notify: 3\nprogress notify: 3\n");
     drop(input);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(3));
@@ -143,7 +143,7 @@ fn put_ignore_flags_refuse_what_etcd_refuses() {
         dir,
         &["put", "k", "--ignore-value", "--ignore-lease", "-w", "json"],
     ));
-    assert_eq!(v["header"]["revision"], 2);
+    assert_eq!(v["header"]["revision"], 3);
     let v = json(run(dir, &["get", "k", "-w", "json"]));
     assert_eq!(v["kvs"][0]["value"], b64("v"));
     assert_eq!(v["kvs"][0]["lease"], 7);
@@ -176,12 +176,12 @@ fn output_formats_refused_and_revkvs_own_tables() {
         "{table}"
     );
     assert!(
-        lines[3].starts_with("|        1 |                0 |         1 |"),
+        lines[3].starts_with("|        2 |                0 |         1 |"),
         "{table}"
     );
     let fields = ok(run(dir, &["stats", "-w", "fields"]));
     assert!(
-        fields.starts_with("\"Revision\" : 1\n\"CompactRevision\" : 0\n"),
+        fields.starts_with("\"Revision\" : 2\n\"CompactRevision\" : 0\n"),
         "{fields}"
     );
     // --print-value-only is for the simple format only, as etcdctl says.
@@ -212,7 +212,7 @@ fn output_formats_refused_and_revkvs_own_tables() {
     ));
     assert_eq!(
         v,
-        serde_json::json!({"header": {"revision": 1}, "count": 1})
+        serde_json::json!({"header": {"revision": 2}, "count": 1})
     );
 }
 

@@ -63,11 +63,11 @@ fn a_sound_store_verifies_clean() {
 fn a_forked_key_chain_is_a_problem_with_file_and_offset() {
     let tmp = tempdir();
     let dir = tmp.path();
-    ok(run(dir, &["put", "node", "1"])); // 1
-    ok(run(dir, &["put", "node", "2"])); // 2
-    ok(run(dir, &["del", "node"])); // 3
-                                    // Append revision 4 naming revision 1 as its predecessor: a second
-                                    // successor of revision 1. Recovery accepts it; verify does not.
+    ok(run(dir, &["put", "node", "1"])); // 2 (a new store is at 1)
+    ok(run(dir, &["put", "node", "2"])); // 3
+    ok(run(dir, &["del", "node"])); // 4
+                                    // Append revision 5 naming revision 2 as its predecessor: a second
+                                    // successor of revision 2. Recovery accepts it; verify does not.
     let seg = active_segment(dir);
     let offset = std::fs::metadata(&seg).expect("meta").len();
     let mut payload = Vec::new();
@@ -76,12 +76,12 @@ fn a_forked_key_chain_is_a_problem_with_file_and_offset() {
         kind: OpKind::Put,
         key: b"node",
         value: b"zombie",
-        create_revision: 1,
+        create_revision: 2,
         version: 2,
         lease: 0,
-        prev_mod_revision: 1,
+        prev_mod_revision: 2,
     };
-    encode_txn(4, &[op], &mut payload);
+    encode_txn(5, &[op], &mut payload);
     let mut frame = Vec::new();
     encode_frame(FrameKind::Txn, &payload, None, &mut frame);
     OpenOptions::new()
@@ -99,7 +99,7 @@ fn a_forked_key_chain_is_a_problem_with_file_and_offset() {
     let problem = stdout.lines().last().expect("a problem line");
     let prefix = format!("{}:{offset}: ", seg.display());
     assert!(problem.starts_with(&prefix), "{problem}");
-    assert!(problem.contains("previous revision 1"), "{problem}");
+    assert!(problem.contains("previous revision 2"), "{problem}");
     assert!(stdout.contains("problems: 1\n"), "{stdout}");
 
     let out = run(dir, &["--json", "verify"]);

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 use test_support::cli::*;
 
-/// A store with this history:
-/// 1 put /a 1, 2 put /b 2, 3 put /a 3, 4 del /b, 5 txn {put /c x, put /a 4},
-/// 6 put other o.
+/// A store with this history (a new store is at revision 1, as etcd's):
+/// 2 put /a 1, 3 put /b 2, 4 put /a 3, 5 del /b, 6 txn {put /c x, put /a 4},
+/// 7 put other o.
 fn history() -> tempfile::TempDir {
     let tmp = tempdir();
     let dir = tmp.path();
@@ -33,7 +33,7 @@ fn replays_history_like_etcdctl_watch() {
     );
     // One key, from a later revision.
     assert_eq!(
-        ok(run(dir, &["watch", "/a", "--rev", "3", "--timeout", "0.3"])),
+        ok(run(dir, &["watch", "/a", "--rev", "4", "--timeout", "0.3"])),
         "PUT\n/a\n3\nPUT\n/a\n4\n"
     );
     // A range [KEY, END).
@@ -59,7 +59,7 @@ fn prev_kv_and_put_delete_filters() {
                 "/",
                 "--prefix",
                 "--rev",
-                "2",
+                "3",
                 "--prev-kv",
                 "--timeout",
                 "0.3"
@@ -105,12 +105,12 @@ fn prev_kv_and_put_delete_filters() {
 fn count_stops_after_exactly_n_events_even_inside_a_revision() {
     let tmp = history();
     let dir = tmp.path();
-    // Revision 5 holds two events; the count cuts between them.
+    // Revision 6 holds two events; the count cuts between them.
     let started = Instant::now();
     assert_eq!(
         ok(run(
             dir,
-            &["watch", "/", "--prefix", "--rev", "5", "--count", "1"]
+            &["watch", "/", "--prefix", "--rev", "6", "--count", "1"]
         )),
         "PUT\n/c\nx\n"
     );
@@ -138,7 +138,7 @@ fn json_prints_one_object_per_response_with_etcd_fields() {
             "/",
             "--prefix",
             "--rev",
-            "4",
+            "5",
             "--prev-kv",
             "--timeout",
             "0.3",
@@ -153,7 +153,7 @@ fn json_prints_one_object_per_response_with_etcd_fields() {
             assert_eq!(v["CompactRevision"], 0);
             assert_eq!(v["Canceled"], false);
             assert_eq!(v["Created"], false);
-            assert_eq!(v["Header"]["revision"], 6);
+            assert_eq!(v["Header"]["revision"], 7);
             v["Events"].as_array().expect("events")
         })
         .collect();
@@ -161,7 +161,7 @@ fn json_prints_one_object_per_response_with_etcd_fields() {
     // A DELETE is type 1; a PUT (0) has no type field (omitempty).
     assert_eq!(events[0]["type"], 1);
     assert_eq!(events[0]["kv"]["key"], b64("/b"));
-    assert_eq!(events[0]["kv"]["mod_revision"], 4);
+    assert_eq!(events[0]["kv"]["mod_revision"], 5);
     assert_eq!(events[0]["prev_kv"]["value"], b64("2"));
     assert_eq!(events[1].get("type"), None);
     assert_eq!(events[1]["kv"]["key"], b64("/c"));
@@ -169,7 +169,7 @@ fn json_prints_one_object_per_response_with_etcd_fields() {
     assert_eq!(events[1]["prev_kv"], serde_json::Value::Null);
     assert_eq!(events[2]["kv"]["key"], b64("/a"));
     assert_eq!(events[2]["kv"]["version"], 3);
-    assert_eq!(events[2]["kv"]["create_revision"], 1);
+    assert_eq!(events[2]["kv"]["create_revision"], 2);
     assert_eq!(events[2]["prev_kv"]["value"], b64("3"));
 }
 
@@ -177,19 +177,29 @@ fn json_prints_one_object_per_response_with_etcd_fields() {
 fn compacted_and_bad_starts_fail() {
     let tmp = history();
     let dir = tmp.path();
-    ok(run(dir, &["compact", "3"]));
+    ok(run(dir, &["compact", "4"]));
     // As etcdctl: canceled by the server, exit status 5.
-    let err = fails(run(dir, &["watch", "/a", "--rev", "2"]), 5);
+    let err = fails(run(dir, &["watch", "/a", "--rev", "3"]), 5);
     assert_eq!(
         err,
-        "watch was canceled (required revision has been compacted (compact revision 3))\n\
+        "watch was canceled (required revision has been compacted (compact revision 4))\n\
          Error: watch is canceled by the server\n"
     );
     // At the compaction revision the history is still there.
     assert_eq!(
-        ok(run(dir, &["watch", "/a", "--rev", "3", "--timeout", "0.3"])),
+        ok(run(dir, &["watch", "/a", "--rev", "4", "--timeout", "0.3"])),
         "PUT\n/a\n3\nPUT\n/a\n4\n"
     );
+    // A range that holds no key: canceled by the server as etcd cancels it
+    // ("mvcc: watcher range is empty"), exit status 5.
+    for end in ["/a", "/"] {
+        let err = fails(run(dir, &["watch", "/a", end]), 5);
+        assert!(
+            err.starts_with("watch was canceled (watcher range is empty")
+                && err.ends_with("Error: watch is canceled by the server\n"),
+            "{err}"
+        );
+    }
     let err = fails(run(dir, &["watch", ""]), 1);
     assert!(err.contains("empty"), "{err}");
     fails(run(dir, &["watch", "/a", "--timeout", "0"]), 2);

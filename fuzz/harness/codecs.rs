@@ -9,7 +9,7 @@ use revkv::format::idx::{
     decode_idx_entry, decode_idx_header, encode_idx, IdxEntry, IDX_ENTRY_LEN, IDX_HEADER_LEN,
 };
 use revkv::format::lease::{decode_lease, encode_lease, LeaseKind, LeaseRecord};
-use revkv::format::manifest::{encode_manifest, Manifest};
+use revkv::format::manifest::{encode_manifest_as, Manifest};
 use revkv::format::record::{
     decode_txn, encode_txn_as, find_op, op_encoding, txn_revision, OpEncoding, OpKind, RecordOp,
 };
@@ -418,11 +418,11 @@ fn encoded_lease_round_trip(input: &mut Input<'_>) {
 
 /// Target `decode_manifest`: the MANIFEST and the segment header.
 pub fn decode_manifest(data: &[u8]) {
-    if let Ok(m) = revkv::format::manifest::decode_manifest(data) {
+    if let Ok((m, version)) = revkv::format::manifest::decode_manifest_and_version(data) {
         check_manifest_invariants(&m);
         let crc_at = data.len() - 4;
         assert_eq!(
-            written_now(&encode_manifest(&m), crc_at),
+            written_now(&encode_manifest_as(version, &m), crc_at),
             written_now(data, crc_at),
             "MANIFEST is not canonical"
         );
@@ -465,20 +465,28 @@ pub fn decode_manifest(data: &[u8]) {
         },
         compact_scheduled: input.wild_u64(),
         compact_finished: input.wild_u64(),
+        initial_revision: match input.byte() % 4 {
+            0 => 0,
+            1 => input.wild_u64(),
+            _ => 1,
+        },
     };
-    let mut sorted = m.segments.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let valid = sorted.len() == m.segments.len()
-        && m.segments.iter().all(|&id| id < m.next_segment_id)
-        && m.next_segment_id <= MAX_COUNTER
-        && m.compact_scheduled <= MAX_COUNTER
-        && m.compact_finished <= m.compact_scheduled;
-    let buf = encode_manifest(&m);
+    // Versions 1 and 2 lay it out without the initial revision (0 there).
+    let version = 1 + input.below(revkv::format::FORMAT_VERSION as usize) as u32;
+    let expected = if version < 3 {
+        Manifest {
+            initial_revision: 0,
+            ..m.clone()
+        }
+    } else {
+        m.clone()
+    };
+    let valid = manifest_valid(&expected);
+    let buf = encode_manifest_as(version, &m);
     match revkv::format::manifest::decode_manifest(&buf) {
         Ok(back) => {
             assert!(valid, "invalid MANIFEST accepted: {m:?}");
-            assert_eq!(back, m);
+            assert_eq!(back, expected);
         }
         Err(e) => assert!(!valid, "valid MANIFEST rejected: {m:?}: {e:?}"),
     }
@@ -496,12 +504,26 @@ pub fn decode_manifest(data: &[u8]) {
     );
 }
 
+/// Whether a MANIFEST with these fields is valid (format.md §8.1).
+fn manifest_valid(m: &Manifest) -> bool {
+    let mut sorted = m.segments.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted.len() == m.segments.len()
+        && m.segments.iter().all(|&id| id < m.next_segment_id)
+        && m.next_segment_id <= MAX_COUNTER
+        && m.compact_scheduled <= MAX_COUNTER
+        && m.compact_finished <= m.compact_scheduled
+        && m.initial_revision <= 1
+}
+
 fn check_manifest_invariants(m: &Manifest) {
     let mut sorted = m.segments.clone();
     sorted.sort_unstable();
     assert!(sorted.windows(2).all(|w| w[0] < w[1]), "duplicate segment");
     assert!(m.segments.iter().all(|&id| id < m.next_segment_id));
     assert!(m.compact_finished <= m.compact_scheduled);
+    assert!(m.initial_revision <= 1);
 }
 
 /// Target `decode_idx`: the revision index file.

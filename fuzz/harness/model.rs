@@ -44,7 +44,7 @@ enum Expect {
     EmptyKey,
     KeyTooLarge,
     ValueTooLarge,
-    InvalidRange,
+    EmptyWatchRange,
     Duplicate,
     LeaseNotFound(i64),
     LeaseExists(i64),
@@ -59,7 +59,7 @@ fn classify(e: &Error) -> Option<Expect> {
         Error::EmptyKey => Expect::EmptyKey,
         Error::KeyTooLarge { .. } => Expect::KeyTooLarge,
         Error::ValueTooLarge { .. } => Expect::ValueTooLarge,
-        Error::InvalidRange { .. } => Expect::InvalidRange,
+        Error::EmptyWatchRange { .. } => Expect::EmptyWatchRange,
         Error::DuplicateKeyInTxn { .. } => Expect::Duplicate,
         Error::LeaseNotFound { id } => Expect::LeaseNotFound(*id),
         Error::LeaseExists { id } => Expect::LeaseExists(*id),
@@ -138,8 +138,15 @@ fn range_errs(r: &KeyRange, out: &mut Vec<Expect>) {
     if r.range_end.len() > MAX_KEY {
         out.push(Expect::KeyTooLarge);
     }
-    if !r.range_end.is_empty() && r.range_end != [0] && r.range_end < r.key {
-        out.push(Expect::InvalidRange);
+}
+
+/// A watch's range errors: a range's, and etcd's "watcher range is empty"
+/// for an end that does not sort after the key (a read of such a range
+/// just finds nothing).
+fn watch_range_errs(r: &KeyRange, out: &mut Vec<Expect>) {
+    range_errs(r, out);
+    if !r.range_end.is_empty() && r.range_end != [0] && r.range_end <= r.key {
+        out.push(Expect::EmptyWatchRange);
     }
 }
 
@@ -196,7 +203,7 @@ fn arg_errs(a: &Action) -> Vec<Expect> {
         Action::Txn(t) => out = txn_errs(t),
         Action::Get(k, _) => key_errs(k, &mut out),
         Action::Range(r) => range_errs(&r.range, &mut out),
-        Action::Watch(w) => range_errs(&w.range, &mut out),
+        Action::Watch(w) => watch_range_errs(&w.range, &mut out),
         Action::Grant(id, _) if *id < 0 => out.push(Expect::BadRequest),
         _ => {}
     }
@@ -291,11 +298,12 @@ struct Model {
 
 impl Model {
     fn new() -> Model {
+        // A new store is at revision 1, as etcd's: its first write is 2.
         Model {
-            rev: 0,
+            rev: 1,
             compacted: 0,
-            snaps: vec![Snap::new()],
-            events: vec![Vec::new()],
+            snaps: vec![Snap::new(), Snap::new()],
+            events: vec![Vec::new(), Vec::new()],
             leases: BTreeMap::new(),
             now: START_MS,
         }
@@ -355,14 +363,29 @@ impl Model {
         } else {
             &txn.failure
         };
+        // etcd's checks of the chosen branch, before any of it runs: every
+        // put's lease, then every read's revision.
+        for op in ops {
+            if let Op::Put(p) = op {
+                if p.lease != 0 && !self.leases.contains_key(&p.lease) {
+                    return Err(vec![Expect::LeaseNotFound(p.lease)]);
+                }
+            }
+        }
+        for op in ops {
+            if let Op::Range(r) = op {
+                if r.revision != 0 {
+                    self.resolve(r.revision).map_err(|e| vec![e])?;
+                }
+            }
+        }
         let mut events = Vec::new();
         let mut responses = Vec::new();
+        // An op answers at the revision of its point of the transaction.
+        let at = |events: &Vec<Event>| if events.is_empty() { self.rev } else { next };
         for op in ops {
             match op {
                 Op::Put(p) => {
-                    if p.lease != 0 && !self.leases.contains_key(&p.lease) {
-                        return Err(vec![Expect::LeaseNotFound(p.lease)]);
-                    }
                     let prev = head.get(&p.key).cloned();
                     let kv = KeyValue {
                         key: p.key.clone(),
@@ -378,11 +401,9 @@ impl Model {
                         prev_kv: prev.clone(),
                     });
                     head.insert(p.key.clone(), kv);
-                    responses.push(OpResponse::Put(PutResponse::new(0).prev_kv(if p.prev_kv {
-                        prev
-                    } else {
-                        None
-                    })));
+                    responses.push(OpResponse::Put(
+                        PutResponse::new(next).prev_kv(if p.prev_kv { prev } else { None }),
+                    ));
                 }
                 Op::Delete(d) => {
                     let victims: Vec<KeyValue> = head
@@ -403,30 +424,24 @@ impl Model {
                         });
                     }
                     responses.push(OpResponse::Delete(
-                        DeleteResponse::new(0)
+                        DeleteResponse::new(at(&events))
                             .deleted(victims.len() as u64)
                             .prev_kvs(if d.prev_kv { victims } else { Vec::new() }),
                     ));
                 }
                 Op::Range(r) => {
-                    let resp = if r.revision == 0 {
+                    let mut resp = if r.revision == 0 {
                         range_on(&head, r)
                     } else {
-                        let at = self.resolve(r.revision).map_err(|e| vec![e])?;
-                        range_on(&self.snaps[at], r)
+                        let read_at = self.resolve(r.revision).map_err(|e| vec![e])?;
+                        range_on(&self.snaps[read_at], r)
                     };
+                    resp.revision = at(&events);
                     responses.push(OpResponse::Range(resp));
                 }
             }
         }
-        let revision = if events.is_empty() { self.rev } else { next };
-        for r in &mut responses {
-            match r {
-                OpResponse::Put(p) => p.revision = revision,
-                OpResponse::Delete(d) => d.revision = revision,
-                OpResponse::Range(g) => g.revision = revision,
-            }
-        }
+        let revision = at(&events);
         let resp = TxnResponse::new(revision)
             .succeeded(succeeded)
             .responses(responses);
@@ -599,7 +614,7 @@ impl Model {
             }
             (Action::Watch(w), Actual::Unit(r)) => {
                 let mut errs = Vec::new();
-                range_errs(&w.range, &mut errs);
+                watch_range_errs(&w.range, &mut errs);
                 if w.start_revision != 0 && w.start_revision < self.compacted {
                     errs.push(Expect::Compacted(self.compacted));
                 }

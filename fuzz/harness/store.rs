@@ -281,6 +281,8 @@ pub fn open_dir(data: &[u8]) {
                 next_segment_id: next,
                 compact_scheduled: scheduled,
                 compact_finished: finished,
+                // Bit 3 of the flags: a store of the old numbering.
+                initial_revision: u64::from(flags & 8 == 0),
             };
             write(dir, "MANIFEST", &encode_manifest(&m));
         }

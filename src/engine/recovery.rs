@@ -109,7 +109,12 @@ pub(crate) fn recover(dir: &Path, create_if_missing: bool, map_ahead: u64) -> Re
     // Reads of the recovered tail go through a map, as after any write;
     // without one they fall back to positioned reads.
     let _ = active.map_published(map_ahead);
-    let current = scan.last_rev.max(manifest.compact_scheduled);
+    // A store without records is at its initial revision (1 for a store
+    // created by format version 3, as etcd's; 0 for an older one).
+    let current = scan
+        .last_rev
+        .max(manifest.compact_scheduled)
+        .max(manifest.initial_revision);
     // The finished point; an unfinished one is applied by the rewrite that
     // open runs next. A checkpoint's index is compacted already.
     if manifest.compact_finished > 0 && !from_checkpoint {
@@ -229,11 +234,13 @@ fn init_store(dir: &Path) -> Result<Manifest> {
     }
     remove_orphans(dir, &Manifest::default())?;
     ActiveSegment::create(dir, 1)?;
+    // Revision 1 is the new store itself, as in etcd: its first write is 2.
     let manifest = Manifest {
         segments: vec![1],
         next_segment_id: 2,
         compact_scheduled: 0,
         compact_finished: 0,
+        initial_revision: 1,
     };
     write_manifest(dir, &manifest)?;
     Ok(manifest)

@@ -493,10 +493,10 @@ mod tests {
         // A future version is reported as such; version 1 (same layout) reads.
         let mut body = encode(&header, &keys);
         body.truncate(body.len() - 4);
-        body[8..12].copy_from_slice(&3u32.to_le_bytes());
+        body[8..12].copy_from_slice(&4u32.to_le_bytes());
         assert_eq!(
             decode_all(&with_crc(body.clone())),
-            Err(DecodeError::Version { found: 3 })
+            Err(DecodeError::Version { found: 4 })
         );
         body[8..12].copy_from_slice(&1u32.to_le_bytes());
         assert_eq!(

@@ -8,16 +8,30 @@
 //! +16  u64      next segment id (ids are never reused)
 //! +24  u64      compaction revision scheduled (0 = none)
 //! +32  u64      compaction revision finished (0 = none)
-//! +40  N x u64  segment ids in log order (revisions increase along the
+//! +40  u64      initial revision: the store's revision before its first
+//!               write (1 in a store created by version 3, as etcd's;
+//!               absent from versions 1 and 2, whose stores start at 0)
+//! +48  N x u64  segment ids in log order (revisions increase along the
 //!               list); the last is the active segment. Ids are unique but
 //!               need not increase: compaction output gets fresh ids.
 //! then u32      CRC32 of every byte before it
 //! ```
+//!
+//! Versions 1 and 2 have no initial revision field: their segment ids
+//! start at +40.
 
 use super::{check_magic_version, DecodeError, Reader, FORMAT_VERSION, MAX_COUNTER};
 
 const MAGIC: &[u8; 8] = b"REVKVMAN";
-const FIXED_LEN: usize = 40;
+/// Length of the fixed fields, by version: 40 in versions 1 and 2, 48 from
+/// version 3 on (the initial revision).
+const fn fixed_len(version: u32) -> usize {
+    if version >= 3 {
+        48
+    } else {
+        40
+    }
+}
 /// More segments than any store can have: a bound on what decoding allocates.
 const MAX_SEGMENTS: usize = 1 << 24;
 
@@ -32,13 +46,25 @@ pub struct Manifest {
     pub compact_scheduled: u64,
     /// Compaction revision whose rewrite is installed (0 = never).
     pub compact_finished: u64,
+    /// The store's revision before its first write: 1 for a store created
+    /// by format version 3 or later (etcd's numbering: a new store is at
+    /// revision 1, its first write is 2), 0 for a store created by an
+    /// older version (its first write was 1), which keeps that numbering.
+    pub initial_revision: u64,
 }
 
-/// Encodes a MANIFEST.
+/// Encodes a MANIFEST in this build's format version.
 pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
-    let mut out = Vec::with_capacity(FIXED_LEN + m.segments.len() * 8 + 4);
+    encode_manifest_as(FORMAT_VERSION, m)
+}
+
+/// Encodes a MANIFEST as format version `version` lays it out (for tests
+/// that make stores of older versions): versions 1 and 2 have no initial
+/// revision field, so `m.initial_revision` is left out of them.
+pub fn encode_manifest_as(version: u32, m: &Manifest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fixed_len(version) + m.segments.len() * 8 + 4);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     #[allow(
         clippy::cast_possible_truncation,
         reason = "a store of 2^32 segments would be 2^32 files of at least 4 KiB (16 TiB) \
@@ -49,6 +75,9 @@ pub fn encode_manifest(m: &Manifest) -> Vec<u8> {
     out.extend_from_slice(&m.next_segment_id.to_le_bytes());
     out.extend_from_slice(&m.compact_scheduled.to_le_bytes());
     out.extend_from_slice(&m.compact_finished.to_le_bytes());
+    if fixed_len(version) > 40 {
+        out.extend_from_slice(&m.initial_revision.to_le_bytes());
+    }
     for id in &m.segments {
         out.extend_from_slice(&id.to_le_bytes());
     }
@@ -73,10 +102,12 @@ pub fn decode_manifest_and_version(buf: &[u8]) -> Result<(Manifest, u32), Decode
     let next_segment_id = r.u64()?;
     let compact_scheduled = r.u64()?;
     let compact_finished = r.u64()?;
+    let fixed = fixed_len(version);
+    let initial_revision = if fixed > 40 { r.u64()? } else { 0 };
     if count > MAX_SEGMENTS {
         return Err(DecodeError::invalid(12, "segment count too large"));
     }
-    let body_len = FIXED_LEN + count * 8;
+    let body_len = fixed + count * 8;
     if buf.len() != body_len + 4 {
         return Err(DecodeError::invalid(
             12,
@@ -95,7 +126,7 @@ pub fn decode_manifest_and_version(buf: &[u8]) -> Result<(Manifest, u32), Decode
     let mut sorted = segments.clone();
     sorted.sort_unstable();
     if sorted.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
-        return Err(DecodeError::invalid(FIXED_LEN, "segment listed twice"));
+        return Err(DecodeError::invalid(fixed, "segment listed twice"));
     }
     if sorted.last().is_some_and(|&last| last >= next_segment_id) {
         return Err(DecodeError::invalid(
@@ -105,6 +136,9 @@ pub fn decode_manifest_and_version(buf: &[u8]) -> Result<(Manifest, u32), Decode
     }
     if next_segment_id > MAX_COUNTER || compact_scheduled > MAX_COUNTER {
         return Err(DecodeError::invalid(16, "counter out of range"));
+    }
+    if initial_revision > 1 {
+        return Err(DecodeError::invalid(40, "initial revision above 1"));
     }
     if compact_finished > compact_scheduled {
         return Err(DecodeError::invalid(
@@ -118,6 +152,7 @@ pub fn decode_manifest_and_version(buf: &[u8]) -> Result<(Manifest, u32), Decode
             next_segment_id,
             compact_scheduled,
             compact_finished,
+            initial_revision,
         },
         version,
     ))
@@ -134,19 +169,53 @@ mod tests {
             next_segment_id: 10,
             compact_scheduled: 100,
             compact_finished: 90,
+            initial_revision: 1,
         };
         let buf = encode_manifest(&m);
+        assert_eq!(buf.len(), 48 + 3 * 8 + 4);
+        assert_eq!(buf[40..48], 1u64.to_le_bytes());
+        assert_eq!(buf[48..56], 1u64.to_le_bytes(), "the first segment id");
         assert_eq!(decode_manifest(&buf), Ok(m.clone()));
         assert_eq!(
             decode_manifest_and_version(&buf),
             Ok((m.clone(), FORMAT_VERSION))
         );
-        let mut v1 = buf.clone();
-        v1[8] = 1;
-        let body = v1.len() - 4;
-        let crc = crc32fast::hash(&v1[..body]);
-        v1[body..].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(decode_manifest_and_version(&v1), Ok((m.clone(), 1)));
+        // Versions 1 and 2 have no initial revision: their stores start at 0.
+        let old = Manifest {
+            initial_revision: 0,
+            ..m.clone()
+        };
+        for version in [1, 2] {
+            let bytes = encode_manifest_as(version, &m);
+            assert_eq!(bytes.len(), 40 + 3 * 8 + 4);
+            assert_eq!(bytes[40..48], 1u64.to_le_bytes(), "the first segment id");
+            assert_eq!(
+                decode_manifest_and_version(&bytes),
+                Ok((old.clone(), version))
+            );
+        }
+        // A version 3 MANIFEST that says it is version 2 (or the reverse) is
+        // the wrong length for its segment count.
+        let mut relabeled = buf.clone();
+        relabeled[8] = 2;
+        let body = relabeled.len() - 4;
+        let crc = crc32fast::hash(&relabeled[..body]);
+        relabeled[body..].copy_from_slice(&crc.to_le_bytes());
+        assert!(decode_manifest(&relabeled).is_err());
+        // The initial revision is 0 or 1.
+        let mut two = encode_manifest(&Manifest {
+            initial_revision: 2,
+            ..m.clone()
+        });
+        assert_eq!(
+            decode_manifest(&two),
+            Err(DecodeError::invalid(40, "initial revision above 1"))
+        );
+        two[40] = 0;
+        let body = two.len() - 4;
+        let crc = crc32fast::hash(&two[..body]);
+        two[body..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_manifest(&two), Ok(old.clone()));
         for cut in 0..buf.len() {
             assert!(decode_manifest(&buf[..cut]).is_err(), "cut at {cut}");
         }
@@ -157,7 +226,7 @@ mod tests {
         }
         assert_eq!(
             version_of_future(&buf),
-            Err(DecodeError::Version { found: 3 })
+            Err(DecodeError::Version { found: 4 })
         );
     }
 
@@ -185,7 +254,7 @@ mod tests {
 
     fn version_of_future(buf: &[u8]) -> Result<Manifest, DecodeError> {
         let mut future = buf.to_vec();
-        future[8] = 3;
+        future[8] = 4;
         decode_manifest(&future)
     }
 }

@@ -14,7 +14,7 @@ use std::fmt;
 
 /// The on-disk format version this build writes. It reads this one and
 /// every older one, from [`OLDEST_FORMAT_VERSION`] on (format.md §11).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format version this build reads.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;

@@ -52,17 +52,17 @@ mod tests {
         let mut bad = h;
         bad[17] ^= 1;
         assert!(decode_segment_header(&bad).is_err());
-        assert_eq!(h[8], 2, "written as format version 2");
+        assert_eq!(h[8], 3, "written as format version 3");
         let mut old = h;
         old[8] = 1;
         let crc = crc32fast::hash(&old[..24]);
         old[24..28].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(decode_segment_header(&old), Ok(42), "version 1 still reads");
         let mut future = h;
-        future[8] = 3;
+        future[8] = 4;
         assert_eq!(
             decode_segment_header(&future),
-            Err(DecodeError::Version { found: 3 })
+            Err(DecodeError::Version { found: 4 })
         );
         assert!(matches!(
             decode_segment_header(&h[..20]),

@@ -54,8 +54,8 @@ Exit status (etcdctl's where it has one):
      the end of standard input in watch -i
   4  the data directory is locked by another open store; or an output format
      or sort option that is not supported (etcdctl's 4)
-  5  a watch was canceled because its revision has been compacted (etcdctl's
-     \"watch is canceled by the server\")";
+  5  a watch was canceled because its revision has been compacted, or its
+     range holds no key (etcdctl's \"watch is canceled by the server\")";
 
 /// Text shown after the help of `txn`.
 pub const TXN_HELP: &str = "\
@@ -186,9 +186,10 @@ starts after the current revision.
 It runs until interrupted (Ctrl-C or SIGTERM: exit status 0), until COUNT
 events were printed with --count, or until no event came for SECS seconds
 with --timeout (fractions allowed: --timeout 0.5); those two are revkv's. A
-revision below the compaction revision cancels the watch as etcd does: the
-canceled response is printed (-w json), `watch was canceled (...)` goes to
-standard error, and the exit status is 5.
+revision below the compaction revision, or a range that holds no key (KEY
+END with END not after KEY), cancels the watch as etcd does: the canceled
+response is printed (-w json), `watch was canceled (...)` goes to standard
+error, and the exit status is 5.
 
 Example: every change ever made under /config/, then stop:
   revkv watch /config/ --prefix --rev 1 --timeout 1";

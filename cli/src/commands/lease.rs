@@ -31,7 +31,8 @@ pub fn lease<W: Write>(dir: &Path, cmd: LeaseCommand, out: &mut Printer<W>) -> R
         LeaseCommand::Timetolive(args) => {
             let db = store::open(dir, Missing::AnswerEmpty)?;
             // etcd answers TTL -1 and granted TTL 0 for a lease that is
-            // unknown, revoked or expired; the library fails.
+            // unknown, revoked or expired; the library fails, and the
+            // layer that serves etcd's API (here, the tool) maps it.
             let ttl = match db.lease_time_to_live(args.id, args.keys) {
                 Ok(t) => t,
                 Err(revkv::Error::LeaseNotFound { .. }) => LeaseTimeToLive::not_found(args.id),

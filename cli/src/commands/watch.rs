@@ -40,13 +40,21 @@ pub fn request(args: &WatchArgs) -> Result<WatchRequest, Failure> {
 /// ends it: the canceled response printed, `watch was canceled (...)` on
 /// standard error, exit status 5.
 pub fn canceled<W: Write>(out: &mut Printer<W>, compact_revision: u64) -> Stop {
+    let why = revkv::Error::Compacted { compact_revision };
+    refused(out, compact_revision, &why)
+}
+
+/// The end of a watch the store refused (`why`: below the compaction
+/// revision, or a range that holds no key), as etcdctl ends a watch the
+/// server canceled at once: the canceled response printed,
+/// `watch was canceled (...)` on standard error, exit status 5.
+pub fn refused<W: Write>(out: &mut Printer<W>, compact_revision: u64, why: &revkv::Error) -> Stop {
     if let Err(e) = out
         .watch_canceled(compact_revision)
         .and_then(|()| out.flush())
     {
         return output_error(e);
     }
-    let why = revkv::Error::Compacted { compact_revision };
     let _ = writeln!(io::stderr(), "watch was canceled ({why})");
     Failure::new(EXIT_WATCH_CANCELED, "watch is canceled by the server").into()
 }
@@ -110,6 +118,7 @@ pub fn watch<W: Write>(dir: &Path, args: WatchArgs, out: &mut Printer<W>) -> Res
         Err(revkv::Error::Compacted { compact_revision }) => {
             return Err(canceled(out, compact_revision))
         }
+        Err(e @ revkv::Error::EmptyWatchRange { .. }) => return Err(refused(out, 0, &e)),
         Err(e) => return Err(e.into()),
     };
     let mut left = args.count;

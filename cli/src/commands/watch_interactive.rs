@@ -182,6 +182,10 @@ fn request<W: Write>(
                         other => return Err(other),
                     }
                 }
+                Err(e @ revkv::Error::EmptyWatchRange { .. }) => match watch::refused(out, 0, &e) {
+                    Stop::Report(f) if f.code == EXIT_WATCH_CANCELED => {}
+                    other => return Err(other),
+                },
                 Err(e) => invalid(&e.to_string()),
             }
         }

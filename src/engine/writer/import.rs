@@ -3,7 +3,7 @@
 //! was, revision numbers included.
 
 use super::lease::MAX_LEASE_TTL;
-use super::stage::{Group, Stager};
+use super::stage::{Group, StagedKind, Stager};
 use crate::error::{Error, Result};
 use crate::evaluate::{Evaluated, Head, HeadView, Overlay};
 use crate::export::ExportItem;
@@ -34,7 +34,18 @@ impl Stager {
                 Ok(())
             }
             ExportItem::Revision { revision, ops } => {
-                if revision < group.next_rev || revision > MAX_COUNTER {
+                // A store without records takes the first revision of an
+                // export numbered from 1 (format versions 1 and 2) too.
+                let staged_txn = group
+                    .staged
+                    .iter()
+                    .any(|s| matches!(s.what, StagedKind::Txn { .. }));
+                let floor = if state.holds_no_record() && !staged_txn {
+                    1
+                } else {
+                    group.next_rev
+                };
+                if revision < floor || revision > MAX_COUNTER {
                     return Err(Error::bad_request(format!(
                         "revision {revision} does not follow {}",
                         group.next_rev - 1

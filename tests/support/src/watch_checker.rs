@@ -331,11 +331,21 @@ impl History {
 
     /// The history that acknowledged writes made on a store that was empty,
     /// computed by replaying them through a plain in-memory model (ordered
-    /// by their revisions, each revision exactly once from 1 on). Fails if
+    /// by their revisions, each revision exactly once from 2 on: the first
+    /// write of a new store, which is at revision 1 as etcd's). Fails if
     /// the writes are not a complete, consistent history: a revision
     /// missing or claimed twice, or a delete whose response counted other
     /// keys than the model holds.
     pub fn from_writes(writes: impl IntoIterator<Item = Write>) -> Result<History, String> {
+        History::from_writes_from(2, writes)
+    }
+
+    /// [`History::from_writes`] of a history whose first write is `first`
+    /// (the checker's own tests number theirs from 1).
+    pub fn from_writes_from(
+        first: u64,
+        writes: impl IntoIterator<Item = Write>,
+    ) -> Result<History, String> {
         let mut by_rev: BTreeMap<u64, Write> = BTreeMap::new();
         for w in writes {
             if !w.wrote() {
@@ -350,7 +360,7 @@ impl History {
         }
         let mut model: BTreeMap<Vec<u8>, KeyValue> = BTreeMap::new();
         let mut history = History::new();
-        for (expect, (rev, w)) in (1u64..).zip(by_rev) {
+        for (expect, (rev, w)) in (first..).zip(by_rev) {
             if rev != expect {
                 return Err(format!("no write recorded for revision {expect}"));
             }
