@@ -8,16 +8,21 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use test_support::files::{active_segment, segments};
 
-#[test]
-fn sound_store_verifies_clean_across_segments_leases_and_compaction() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::open(
-        dir.path(),
+/// A store with 4 KiB segments, so that a few hundred writes make several.
+fn open_small_segments(dir: &std::path::Path) -> Db {
+    Db::open(
+        dir,
         Options::default()
             .segment_size(4 << 10)
             .sync(SyncPolicy::Never),
     )
-    .expect("open");
+    .expect("open")
+}
+
+#[test]
+fn sound_store_verifies_clean_across_segments_leases_and_compaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open_small_segments(dir.path());
     let lease = db.lease_grant(100).expect("grant").id;
     for i in 0..600u32 {
         db.put(format!("k{}", i % 37), format!("v{i}"))
@@ -151,13 +156,7 @@ fn lease_frames_after_the_last_revision_are_verified_too() {
 #[test]
 fn verify_reads_the_active_segment_of_its_snapshot_even_once_deleted() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::open(
-        dir.path(),
-        Options::default()
-            .segment_size(4 << 10)
-            .sync(SyncPolicy::Never),
-    )
-    .expect("open");
+    let db = open_small_segments(dir.path());
     // Sealed segments, and an active one with enough history for the
     // compactor to have the writer seal it.
     for i in 0..200u32 {
